@@ -23,6 +23,7 @@ export * as snapshotEvents from './generated/events/snapshot';
 export * as namespaceEvents from './generated/events/namespace';
 
 export * as mount from './generated/types/mount';
+export * as eventTypes from './generated/types/event';
 export * as descriptor from './generated/types/descriptor';
 export * as platform from './generated/types/platform';
 export * as task from './generated/types/task/task';
