@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NPX := npx --no-install
 GENERATED := packages/api/src/generated
 
-.PHONY: all deps generate build typecheck test unit integration bench run clean setup
+.PHONY: all deps generate build typecheck test unit integration bench run clean setup install
 
 all: build
 
@@ -33,7 +33,7 @@ integration: build
 	$(NPX) jest --selectProjects integration --runInBand
 
 # Everything: types, unit tests, then integration tests against a real containerd (needs root).
-test: build typecheck
+test: setup build typecheck
 	$(NPX) jest --selectProjects unit
 	$(NPX) jest --selectProjects integration --runInBand
 
@@ -46,6 +46,14 @@ run: setup build
 
 setup:
 	bash scripts/setup-node.sh
+
+# Installs this checkout's build as /usr/local/bin/crisp, the systemd unit, and a default config if none.
+install: build
+	install -d /usr/local/bin /etc/crisp /etc/systemd/system
+	printf '#!/bin/sh\nexec node %s/packages/server/dist/cli.js "$$@"\n' "$(CURDIR)" > /usr/local/bin/crisp
+	chmod 755 /usr/local/bin/crisp
+	install -m 644 deploy/crisp.service /etc/systemd/system/crisp.service
+	[ -f /etc/crisp/config.toml ] || node packages/server/dist/cli.js config default > /etc/crisp/config.toml
 
 clean:
 	rm -rf $(GENERATED) packages/*/dist e2e/dist packages/*/tsconfig.tsbuildinfo e2e/tsconfig.tsbuildinfo

@@ -59,7 +59,7 @@ export async function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.Proces
   let file: string | undefined;
   if (o.configFile) {
     file = o.configFile;
-    raw = parseConfigText(await readConfigFile(file, true), file);
+    raw = parseConfigText((await readConfigFile(file, true)) ?? '', file);
   } else {
     const text = await readConfigFile(DEFAULT_CONFIG_FILE, false);
     if (text !== undefined) {

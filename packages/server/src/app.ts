@@ -1,0 +1,97 @@
+// crisp's lifecycle: pick (or start) containerd, serve on the socket, and shut down gracefully.
+import { ContainerdClient } from '@crisp/containerd';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { LoadedConfig } from './config/load';
+import type { CrispConfig } from './config/schema';
+import type { CrispContext } from './context';
+import { ManagedContainerd, startManagedContainerd } from './devmode';
+import { health } from '@crisp/api';
+import type { Logger } from './log';
+import { createCrispServer } from './server/server';
+import { listenUnix, removeSocket } from './server/socket';
+import { crispVersion } from './version';
+
+/** In-flight RPCs get this long to finish on shutdown before they are cut off. */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
+export interface RunningCrisp {
+  readonly config: CrispConfig;
+  readonly socket: string;
+  readonly containerd: ContainerdClient;
+  /** Set when crisp started its own containerd (dev mode). */
+  readonly managed?: ManagedContainerd;
+  stop(): Promise<void>;
+}
+
+async function containerdAnswers(config: CrispConfig): Promise<boolean> {
+  const probe = new ContainerdClient({ address: config.containerd.address, namespace: config.containerd.namespace });
+  try {
+    await probe.ping({ timeoutMs: 2000 });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    probe.close();
+  }
+}
+
+/**
+ * Starts a private containerd when asked to (`managed = "always"`), or when nothing answers at the default
+ * address and none was configured (`managed = "auto"`): a fresh machine then works with no setup.
+ */
+async function chooseContainerd(loaded: LoadedConfig, logger: Logger): Promise<{ config: CrispConfig; managed?: ManagedContainerd }> {
+  const { config } = loaded;
+  const mode = config.containerd.managed;
+  const wantManaged =
+    mode === 'always' || (mode === 'auto' && !loaded.containerdAddressConfigured && !(await containerdAnswers(config)));
+  if (!wantManaged) return { config };
+  const dir = path.join(config.stateDir, 'containerd');
+  logger.info({ dir, binary: config.containerd.binary }, 'no containerd configured or answering: starting a private one');
+  const managed = await startManagedContainerd({ dir, binary: config.containerd.binary });
+  logger.info({ address: managed.address, pid: managed.pid, log: managed.logPath }, 'private containerd ready');
+  return { config: { ...config, containerd: { ...config.containerd, address: managed.address, root: path.join(dir, 'root') } }, managed };
+}
+
+export async function startCrisp(loaded: LoadedConfig, logger: Logger): Promise<RunningCrisp> {
+  await fs.mkdir(loaded.config.stateDir, { recursive: true, mode: 0o711 });
+  const { config, managed } = await chooseContainerd(loaded, logger);
+  const containerd = new ContainerdClient({ address: config.containerd.address, namespace: config.containerd.namespace });
+  const ctx: CrispContext = { config, containerd, logger, version: crispVersion() };
+  const { server, health: healthState } = createCrispServer(ctx);
+  try {
+    await listenUnix(config.listen, (address) => server.listen(address));
+  } catch (err) {
+    containerd.close();
+    await managed?.stop();
+    throw err;
+  }
+  logger.info(
+    { listen: config.listen, containerd: config.containerd.address, namespace: config.containerd.namespace, version: ctx.version },
+    'crisp serving',
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      logger.info('shutting down: no new calls, waiting for in-flight ones');
+      healthState.setAll(health.HealthCheckResponse_ServingStatus.NOT_SERVING);
+      let timer: NodeJS.Timeout | undefined;
+      const graceful = server.shutdown().then(() => true);
+      const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), SHUTDOWN_GRACE_MS)));
+      if (!(await Promise.race([graceful, timeout]))) {
+        logger.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'in-flight calls did not finish in time: cutting them off');
+        server.forceShutdown();
+      }
+      clearTimeout(timer);
+      await removeSocket(config.listen);
+      containerd.close();
+      if (managed) {
+        logger.info({ pid: managed.pid }, 'stopping the private containerd');
+        await managed.stop();
+      }
+      logger.info('crisp stopped');
+    })());
+
+  return { config, socket: config.listen, containerd, ...(managed ? { managed } : {}), stop };
+}

@@ -1,0 +1,11 @@
+export * from './config/schema';
+export * from './config/load';
+export * from './errors';
+export { startCrisp } from './app';
+export type { RunningCrisp } from './app';
+export { createCrispServer } from './server/server';
+export { createLogger } from './log';
+export type { Logger } from './log';
+export * from './network/cni-config';
+export { crispVersion } from './version';
+export * from './devmode';
