@@ -34,8 +34,7 @@ integration: build
 
 # Everything: types, unit tests, then integration tests against a real containerd (needs root).
 test: setup build typecheck
-	$(NPX) jest --selectProjects unit
-	$(NPX) jest --selectProjects integration --runInBand
+	bash scripts/test.sh
 
 bench: build
 	node e2e/dist/bench/index.js

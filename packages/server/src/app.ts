@@ -1,5 +1,7 @@
 // crisp's lifecycle: pick (or start) containerd, serve on the socket, and shut down gracefully.
 import { ContainerdClient } from '@crisp/containerd';
+import { RegistryClient } from '@crisp/registry';
+import { Puller } from './image/pull';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { LoadedConfig } from './config/load';
@@ -57,7 +59,16 @@ export async function startCrisp(loaded: LoadedConfig, logger: Logger): Promise<
   await fs.mkdir(loaded.config.stateDir, { recursive: true, mode: 0o711 });
   const { config, managed } = await chooseContainerd(loaded, logger);
   const containerd = new ContainerdClient({ address: config.containerd.address, namespace: config.containerd.namespace });
-  const ctx: CrispContext = { config, containerd, logger, version: crispVersion() };
+  const registry = new RegistryClient({ configDir: config.registry.configPath, logger: logger.child({ component: 'registry' }) });
+  const puller = new Puller({
+    containerd,
+    registry,
+    snapshotter: config.containerd.snapshotter,
+    maxConcurrentDownloads: config.registry.maxConcurrentDownloads,
+    progressTimeoutMs: config.registry.pullProgressTimeoutSeconds * 1000,
+    logger: logger.child({ component: 'pull' }),
+  });
+  const ctx: CrispContext = { config, containerd, logger, version: crispVersion(), puller };
   const { server, health: healthState } = createCrispServer(ctx);
   try {
     await listenUnix(config.listen, (address) => server.listen(address));
@@ -86,6 +97,7 @@ export async function startCrisp(loaded: LoadedConfig, logger: Logger): Promise<
       clearTimeout(timer);
       await removeSocket(config.listen);
       containerd.close();
+      registry.close();
       if (managed) {
         logger.info({ pid: managed.pid }, 'stopping the private containerd');
         await managed.stop();

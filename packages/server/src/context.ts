@@ -1,6 +1,7 @@
 // What every RPC handler may use: configuration, the containerd client and a logger.
 import type { ContainerdClient } from '@crisp/containerd';
 import type { CrispConfig } from './config/schema';
+import type { Puller } from './image/pull';
 import type { Logger } from './log';
 
 export interface CrispContext {
@@ -9,4 +10,6 @@ export interface CrispContext {
   readonly logger: Logger;
   /** crisp's own version (package.json). */
   readonly version: string;
+  /** Pulls images into containerd, sharing concurrent pulls of one reference. */
+  readonly puller: Puller;
 }

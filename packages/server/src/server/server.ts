@@ -2,6 +2,7 @@
 import { cri, health } from '@crisp/api';
 import { createServer, Server } from 'nice-grpc';
 import type { CrispContext } from '../context';
+import { pullImage } from '../rpc/pull-image';
 import { runtimeConfig } from '../rpc/runtime-config';
 import { status } from '../rpc/status';
 import { version } from '../rpc/version';
@@ -25,8 +26,10 @@ export function runtimeService(ctx: CrispContext): cri.RuntimeServiceImplementat
   });
 }
 
-export function imageService(_ctx: CrispContext): cri.ImageServiceImplementation {
-  return withUnimplemented<cri.ImageServiceImplementation>(cri.ImageServiceDefinition, {});
+export function imageService(ctx: CrispContext): cri.ImageServiceImplementation {
+  return withUnimplemented<cri.ImageServiceImplementation>(cri.ImageServiceDefinition, {
+    pullImage: (req, call) => pullImage(ctx, req, call),
+  });
 }
 
 export function createCrispServer(ctx: CrispContext, observer?: RpcObserver): CrispServer {
