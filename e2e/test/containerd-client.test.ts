@@ -222,7 +222,12 @@ describe('@crisp/containerd against containerd 1.6', () => {
       signal: controller.signal,
       source: async function* (offset) {
         yield data.subarray(offset, offset + 1024 * 1024);
-        controller.abort(); // interrupted after one full chunk went out
+        // Interrupted once containerd holds one full chunk (writes are pipelined, so wait for it).
+        const until = Date.now() + 5000;
+        while (Number((await client.content.status({ ref })).status?.offset) < 1024 * 1024 && Date.now() < until) {
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        controller.abort();
         yield data.subarray(offset + 1024 * 1024);
       },
     }).catch((e: unknown) => e);

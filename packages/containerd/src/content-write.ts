@@ -12,6 +12,8 @@ type WriteResponse = content.WriteContentResponse;
 
 /** 1 MiB: containerd's own copy buffer size, well under its 16 MiB receive limit. */
 export const DEFAULT_WRITE_CHUNK_BYTES = 1024 * 1024;
+/** WRITE requests in flight at once (each up to a chunk). */
+export const WRITE_WINDOW = 4;
 
 export type ContentSource = AsyncIterable<Uint8Array> | Readable;
 
@@ -61,10 +63,10 @@ export class ContentSizeError extends Error {
 }
 
 /**
- * Writes a blob with containerd's Content.Write protocol, one request per response:
+ * Writes a blob with containerd's Content.Write protocol:
  * STAT (opens the ingest for `ref`, learns the offset it already has) → WRITE chunks at that
- * offset → COMMIT with the expected digest and size. Waiting for each response before sending
- * the next chunk bounds memory to about two chunks and follows containerd's pace.
+ * offset → COMMIT with the expected digest and size. At most WRITE_WINDOW chunks are in flight,
+ * which bounds memory and follows containerd's pace without stalling the source on every chunk.
  *
  * An existing blob (ALREADY_EXISTS on stat or commit) is success with `existed: true`. While
  * another writer holds `ref` (UNAVAILABLE "locked"), retries with backoff until `signal` aborts,
@@ -128,14 +130,30 @@ async function writeOnce(client: ContainerdClient, options: WriteContentOptions)
 
     if (offset < expected.size) {
       const source = await options.source(offset);
+      // Up to WRITE_WINDOW chunks in flight: the download keeps flowing while containerd writes,
+      // and memory stays bounded to the window. containerd answers WRITEs in order.
+      let pending = 0;
+      let acked = offset;
+      const ack = async (): Promise<void> => {
+        const res = await responses.next();
+        throwIfAborted(signal);
+        if (res.done) throw new Error(`Content.Write for ${ref}: stream ended without a response`);
+        pending--;
+        acked = Number(res.value.offset);
+        options.onProgress?.(acked);
+      };
       for await (const chunk of rechunk(source, chunkBytes)) {
+        throwIfAborted(signal);
         if (offset + chunk.length > expected.size) {
           throw new ContentSizeError(ref, expected.size, offset + chunk.length);
         }
-        const res = await exchange({ action: WriteAction.WRITE, offset: BigInt(offset), data: toBuffer(chunk) });
-        offset = Number(res.offset);
-        options.onProgress?.(offset);
+        requests.push(writeRequest({ action: WriteAction.WRITE, offset: BigInt(offset), data: toBuffer(chunk) }));
+        pending++;
+        offset += chunk.length;
+        if (pending >= WRITE_WINDOW) await ack();
       }
+      while (pending > 0) await ack();
+      if (acked !== offset) throw new Error(`Content.Write for ${ref}: containerd holds ${acked} bytes, sent ${offset}`);
       if (offset !== expected.size) throw new ContentSizeError(ref, expected.size, offset);
     }
 

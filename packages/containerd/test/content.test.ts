@@ -182,6 +182,9 @@ describe('writeContent / readContent against the Write protocol', () => {
       signal: controller.signal,
       source: async function* (offset) {
         yield data.subarray(offset, offset + 20_000);
+        // Writes are pipelined: abort once the fake holds what was sent.
+        const until = Date.now() + 2000;
+        while ((fake.ingests.get('r9')?.offset ?? 0) < 20_000 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
         controller.abort();
         await new Promise((r) => setTimeout(r, 20));
         yield data.subarray(offset + 20_000);
