@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(
-  containerd runc containernetworking-plugins iproute2   # what crisp drives
+  containerd runc containernetworking-plugins iproute2 iptables   # what crisp drives
   docker-registry apache2-utils busybox-static gcc libc6-dev  # test registry, htpasswd, test images
 )
 

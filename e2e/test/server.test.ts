@@ -98,9 +98,9 @@ describe('crisp server', () => {
 
   it('answers UNIMPLEMENTED, naming the RPC, for what is not built yet', async () => {
     await expectStatus(
-      crisp.runtime.runPodSandbox({ config: { metadata: { name: 'p', namespace: 'n', uid: 'u', attempt: 0 } } }),
+      crisp.runtime.createContainer({ podSandboxId: 'x' }),
       Status.UNIMPLEMENTED,
-      /runtime\.v1\.RuntimeService\/RunPodSandbox is not implemented/,
+      /runtime\.v1\.RuntimeService\/CreateContainer is not implemented/,
     );
     const stream = crisp.runtime.getContainerEvents({});
     await expectStatus(

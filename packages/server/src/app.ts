@@ -2,6 +2,7 @@
 import { ContainerdClient } from '@crisp/containerd';
 import { RegistryClient } from '@crisp/registry';
 import { Puller } from './image/pull';
+import { SandboxManager } from './sandbox/manager';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { LoadedConfig } from './config/load';
@@ -68,7 +69,11 @@ export async function startCrisp(loaded: LoadedConfig, logger: Logger): Promise<
     progressTimeoutMs: config.registry.pullProgressTimeoutSeconds * 1000,
     logger: logger.child({ component: 'pull' }),
   });
-  const ctx: CrispContext = { config, containerd, logger, version: crispVersion(), puller };
+  let ctx: CrispContext | undefined;
+  const sandboxes = new SandboxManager({ config, containerd, logger: logger.child({ component: 'sandbox' }), puller, ctx: () => ctx! });
+  ctx = { config, containerd, logger, version: crispVersion(), puller, sandboxes };
+  // State lives in containerd: rebuild the indexes from it (retrying while containerd is away).
+  sandboxes.startLoading();
   const { server, health: healthState } = createCrispServer(ctx);
   try {
     await listenUnix(config.listen, (address) => server.listen(address));

@@ -3,6 +3,7 @@ import type { ContainerdClient } from '@crisp/containerd';
 import type { CrispConfig } from './config/schema';
 import type { Puller } from './image/pull';
 import type { Logger } from './log';
+import type { SandboxManager } from './sandbox/manager';
 
 export interface CrispContext {
   readonly config: CrispConfig;
@@ -12,4 +13,5 @@ export interface CrispContext {
   readonly version: string;
   /** Pulls images into containerd, sharing concurrent pulls of one reference. */
   readonly puller: Puller;
+  readonly sandboxes: SandboxManager;
 }

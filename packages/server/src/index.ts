@@ -6,6 +6,6 @@ export type { RunningCrisp } from './app';
 export { createCrispServer } from './server/server';
 export { createLogger } from './log';
 export type { Logger } from './log';
-export * from './network/cni-config';
+export * from './network';
 export { crispVersion } from './version';
 export * from './devmode';

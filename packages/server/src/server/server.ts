@@ -2,9 +2,20 @@
 import { cri, health } from '@crisp/api';
 import { createServer, Server } from 'nice-grpc';
 import type { CrispContext } from '../context';
+import { imageFsInfo } from '../rpc/image-fs-info';
+import { imageStatus } from '../rpc/image-status';
+import { listImages } from '../rpc/list-images';
+import { listPodSandbox } from '../rpc/list-pod-sandbox';
+import { podSandboxStatus } from '../rpc/pod-sandbox-status';
 import { pullImage } from '../rpc/pull-image';
+import { removePodSandbox } from '../rpc/remove-pod-sandbox';
+import { runPodSandbox } from '../rpc/run-pod-sandbox';
+import { stopPodSandbox } from '../rpc/stop-pod-sandbox';
+import { streamPodSandboxes } from '../rpc/stream-pod-sandboxes';
+import { removeImage } from '../rpc/remove-image';
 import { runtimeConfig } from '../rpc/runtime-config';
 import { status } from '../rpc/status';
+import { streamImages } from '../rpc/stream-images';
 import { version } from '../rpc/version';
 import { HealthState, healthService } from './health';
 import { rpcMiddleware, RpcObserver } from './rpc-middleware';
@@ -23,12 +34,23 @@ export function runtimeService(ctx: CrispContext): cri.RuntimeServiceImplementat
     version: (req) => version(ctx, req),
     status: (req) => status(ctx, req),
     runtimeConfig: (req) => runtimeConfig(ctx, req),
+    runPodSandbox: (req) => runPodSandbox(ctx, req),
+    stopPodSandbox: (req) => stopPodSandbox(ctx, req),
+    removePodSandbox: (req) => removePodSandbox(ctx, req),
+    podSandboxStatus: (req, call) => podSandboxStatus(ctx, req, call),
+    listPodSandbox: (req, call) => listPodSandbox(ctx, req, call),
+    streamPodSandboxes: (req, call) => streamPodSandboxes(ctx, req, call),
   });
 }
 
 export function imageService(ctx: CrispContext): cri.ImageServiceImplementation {
   return withUnimplemented<cri.ImageServiceImplementation>(cri.ImageServiceDefinition, {
     pullImage: (req, call) => pullImage(ctx, req, call),
+    listImages: (req, call) => listImages(ctx, req, call),
+    streamImages: (req, call) => streamImages(ctx, req, call),
+    imageStatus: (req, call) => imageStatus(ctx, req, call),
+    removeImage: (req, call) => removeImage(ctx, req, call),
+    imageFsInfo: (req, call) => imageFsInfo(ctx, req, call),
   });
 }
 

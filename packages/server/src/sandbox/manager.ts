@@ -1,0 +1,341 @@
+// Pod sandboxes: the pause container with its namespaces, network and shared files. Creation and
+// teardown run on their own deadlines, not the caller's: a kubelet that gives up must neither leave
+// half a pod behind nor make the retry fail (see reservations.ts).
+import { cri, runcOptions, task } from '@crisp/api';
+import { ContainerdClient, isNotFound, packMessage, packSpec } from '@crisp/containerd';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import type { CrispConfig } from '../config/schema';
+import { failedPrecondition, invalidArgument, notFound } from '../errors';
+import type { Puller } from '../image/pull';
+import { resolveImage } from '../image/image-index';
+import type { Logger } from '../log';
+import { CniNetwork, CniRuntimeConf, podIPs } from '../network/cni';
+import { loadCniConfig } from '../network/cni-config';
+import { createNetns, removeNetns } from '../network/netns';
+import { buildSandboxSpec } from '../oci/sandbox-spec';
+import { readOwnOomScoreAdj } from '../oci/oom';
+import { sandboxLabels, snapshotLabels } from '../store/labels';
+import type { CrispContext } from '../context';
+import { removeSandboxDir, writeSandboxFiles } from './files';
+import { SandboxRecord, hostNetwork, sandboxExtensions } from './record';
+import { NameReservations, configHash, podKey } from './reservations';
+import { SandboxStore } from './store';
+
+/** Creating or tearing down a pod may take this long, whatever the caller's deadline. */
+export const SANDBOX_OP_TIMEOUT_MS = 4 * 60 * 1000;
+/** How long the pause process gets to exit after SIGKILL before Stop gives up waiting. */
+const STOP_WAIT_MS = 10_000;
+const RUNC_OPTIONS_TYPE = 'containerd.runc.v1.Options';
+const SIGKILL = 9;
+
+export interface SandboxDeps {
+  config: CrispConfig;
+  containerd: ContainerdClient;
+  logger: Logger;
+  puller: Puller;
+  /** For image lookups (the image index reads through the context). */
+  ctx: () => CrispContext;
+}
+
+function nowNanos(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+function newId(): string {
+  return randomBytes(32).toString('hex');
+}
+
+function ownSignal(): AbortSignal {
+  return AbortSignal.timeout(SANDBOX_OP_TIMEOUT_MS);
+}
+
+export class SandboxManager {
+  readonly store = new SandboxStore();
+  private readonly reservations = new NameReservations<string>();
+  private ownOom: number | undefined;
+
+  constructor(private readonly deps: SandboxDeps) {}
+
+  private loaded: Promise<void> | undefined;
+
+  /** Rebuilds the store from containerd, retrying until containerd answers; RPCs wait for it. */
+  startLoading(): void {
+    this.loaded ??= (async () => {
+      for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+        try {
+          await this.store.load(this.deps.containerd, this.deps.logger);
+          this.deps.logger.info({ sandboxes: this.store.all().length }, 'sandboxes loaded from containerd');
+          return;
+        } catch (err) {
+          this.deps.logger.warn({ err, retryMs: delay }, 'cannot load sandboxes from containerd yet');
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+    })();
+  }
+
+  /** Resolves once the store reflects containerd. */
+  ready(): Promise<void> {
+    this.startLoading();
+    return this.loaded!;
+  }
+
+  private cniCacheDir(): string {
+    return path.join(this.deps.config.stateDir, 'cni');
+  }
+
+  private runtimeFor(handler: string): { name: string; runtime: string; options: runcOptions.Options } {
+    const name = handler || this.deps.config.defaultRuntimeHandler;
+    const h = this.deps.config.runtimes[name];
+    if (!h) throw invalidArgument(`unknown runtime handler "${name}" (configured: ${Object.keys(this.deps.config.runtimes).join(', ')})`);
+    const options = runcOptions.Options.fromPartial({
+      binaryName: h.binaryName,
+      systemdCgroup: h.systemdCgroup ?? this.deps.config.cgroupDriver === 'systemd',
+    });
+    return { name, runtime: h.runtimeType, options };
+  }
+
+  async run(req: cri.RunPodSandboxRequest): Promise<string> {
+    const config = req.config;
+    const md = config?.metadata;
+    if (!config || !md) throw invalidArgument('RunPodSandbox: config.metadata is required');
+    for (const field of ['name', 'namespace', 'uid'] as const) {
+      if (!md[field]) throw invalidArgument(`RunPodSandbox: metadata.${field} is required`);
+    }
+    const runtime = this.runtimeFor(req.runtimeHandler);
+    await this.ready();
+    const key = podKey(md);
+    const hash = configHash({ config, runtimeHandler: runtime.name });
+    return this.reservations.run(
+      key,
+      hash,
+      newId,
+      (id) => this.create(id, config, runtime, hash),
+      () => {
+        const rec = this.store.byPodKey(key);
+        return rec ? { id: rec.id, configHash: rec.configHash, value: rec.id } : undefined;
+      },
+      'pod sandbox',
+    );
+  }
+
+  private async sandboxImage(signal: AbortSignal) {
+    const ctx = this.deps.ctx();
+    const ref = this.deps.config.sandboxImage;
+    const found = await resolveImage(ctx, ref, signal);
+    if (found) return { ref, group: found };
+    await this.deps.puller.pull(ref, undefined, signal);
+    const pulled = await resolveImage(ctx, ref, signal);
+    if (!pulled) throw notFound(`sandbox image ${ref} not found after pulling it`);
+    return { ref, group: pulled };
+  }
+
+  private async create(id: string, config: cri.PodSandboxConfig, runtime: ReturnType<SandboxManager['runtimeFor']>, hash: string): Promise<string> {
+    const { containerd, logger } = this.deps;
+    const cfg = this.deps.config;
+    const signal = ownSignal();
+    const log = logger.child({ podSandboxId: id });
+    const undo: { what: string; fn: () => Promise<unknown> }[] = [];
+    const md = config.metadata!;
+    const hostNet = hostNetwork(config);
+    try {
+      const image = await this.sandboxImage(signal);
+      const meta = image.group.metadata;
+
+      await writeSandboxFiles(cfg.stateDir, id, config, hostNet, os.hostname());
+      undo.push({ what: 'state dir', fn: () => removeSandboxDir(cfg.stateDir, id) });
+
+      let netnsPath: string | undefined;
+      let ips: string[] = [];
+      let cniNetwork: string | undefined;
+      if (!hostNet) {
+        const load = await loadCniConfig(cfg.cni.confDir, cfg.cni.binDirs);
+        if (!load.network) {
+          throw failedPrecondition(`no valid CNI network config in ${cfg.cni.confDir}: cannot set up the pod network`);
+        }
+        netnsPath = await createNetns();
+        const ns = netnsPath;
+        undo.push({ what: 'netns', fn: () => removeNetns(ns) });
+        const net = new CniNetwork(load.network, cfg.cni.binDirs, this.cniCacheDir(), log);
+        const rt = this.cniRuntimeConf(id, config, ns);
+        const result = await net.add(rt, signal);
+        undo.push({ what: 'cni', fn: () => net.del(rt, ownSignal()) });
+        ips = podIPs(result);
+        cniNetwork = load.network.name;
+      }
+
+      this.ownOom ??= await readOwnOomScoreAdj();
+      const spec = buildSandboxSpec({
+        id,
+        config,
+        imageConfig: meta.runtime,
+        ...(netnsPath ? { netnsPath } : {}),
+        cgroupDriver: cfg.cgroupDriver,
+        ownOomScoreAdj: this.ownOom,
+        runtimeHandler: runtime.name,
+      });
+
+      const snapshotter = cfg.containerd.snapshotter;
+      const { mounts } = await containerd.snapshots.prepare(
+        { snapshotter, key: id, parent: meta.chainId ?? '', labels: snapshotLabels('sandbox', id) },
+        { signal },
+      );
+      undo.push({ what: 'snapshot', fn: () => containerd.snapshots.remove({ snapshotter, key: id }) });
+
+      const record: SandboxRecord = {
+        id,
+        config,
+        configHash: hash,
+        runtimeHandler: runtime.name,
+        runtime: runtime.runtime,
+        ...(netnsPath ? { netnsPath } : {}),
+        ips,
+        ...(cniNetwork ? { cniNetwork } : {}),
+        createdAt: nowNanos().toString(),
+        image: image.ref,
+      };
+      await containerd.containers.create(
+        {
+          container: {
+            id,
+            image: image.ref,
+            labels: sandboxLabels(md),
+            runtime: { name: runtime.runtime, options: packMessage(RUNC_OPTIONS_TYPE, runcOptions.Options, runtime.options) },
+            spec: packSpec(spec),
+            snapshotter,
+            snapshotKey: id,
+            extensions: sandboxExtensions(config, record),
+            sandbox: '',
+          },
+        },
+        { signal },
+      );
+      undo.push({ what: 'container', fn: () => containerd.containers.delete({ id }) });
+
+      await containerd.tasks.create(
+        { containerId: id, rootfs: mounts, stdin: '', stdout: '', stderr: '', terminal: false, runtimePath: '' },
+        { signal },
+      );
+      undo.push({ what: 'task', fn: () => containerd.tasks.delete({ containerId: id }) });
+      await containerd.tasks.start({ containerId: id, execId: '' }, { signal });
+
+      this.store.add(record);
+      log.info({ pod: `${md.namespace}/${md.name}`, ips, netns: netnsPath }, 'sandbox running');
+      return id;
+    } catch (err) {
+      // Undo in reverse, each step on its own deadline, whatever happened to the caller.
+      for (const step of undo.reverse()) {
+        try {
+          if (step.what === 'task') await containerd.tasks.kill({ containerId: id, execId: '', signal: SIGKILL, all: true }).catch(() => undefined);
+          await step.fn();
+        } catch (cleanupErr) {
+          if (!isNotFound(cleanupErr)) log.warn({ err: cleanupErr, step: step.what }, 'cleanup after failed RunPodSandbox');
+        }
+      }
+      throw err;
+    }
+  }
+
+  private cniRuntimeConf(id: string, config: cri.PodSandboxConfig, netns: string): CniRuntimeConf {
+    const md = config.metadata!;
+    const portMappings = config.portMappings
+      .filter((p) => p.hostPort > 0)
+      .map((p) => ({
+        hostPort: p.hostPort,
+        containerPort: p.containerPort,
+        protocol: p.protocol === cri.Protocol.UDP ? 'udp' : p.protocol === cri.Protocol.SCTP ? 'sctp' : 'tcp',
+        ...(p.hostIp ? { hostIP: p.hostIp } : {}),
+      }));
+    return {
+      containerId: id,
+      netns,
+      ifName: 'eth0',
+      args: {
+        IgnoreUnknown: '1',
+        K8S_POD_NAMESPACE: md.namespace,
+        K8S_POD_NAME: md.name,
+        K8S_POD_INFRA_CONTAINER_ID: id,
+        K8S_POD_UID: md.uid,
+      },
+      capabilityArgs: { portMappings },
+    };
+  }
+
+  /** Tears down the pod's network and stops the pause task; idempotent, unknown ids included. */
+  async stop(idOrPrefix: string): Promise<void> {
+    await this.ready();
+    const rec = this.store.find(idOrPrefix);
+    if (!rec) return;
+    const signal = ownSignal();
+    const { logger } = this.deps;
+    const log = logger.child({ podSandboxId: rec.id });
+    if (rec.netnsPath) {
+      const load = await loadCniConfig(this.deps.config.cni.confDir, this.deps.config.cni.binDirs);
+      if (load.network) {
+        const net = new CniNetwork(load.network, this.deps.config.cni.binDirs, this.cniCacheDir(), log);
+        await net.del(this.cniRuntimeConf(rec.id, rec.config, rec.netnsPath), signal);
+      } else {
+        log.warn('no CNI config to tear the pod network down with: skipping CNI DEL');
+      }
+      await removeNetns(rec.netnsPath);
+    }
+    await this.stopTask(rec.id, signal);
+  }
+
+  private async stopTask(id: string, signal: AbortSignal): Promise<void> {
+    const { containerd } = this.deps;
+    try {
+      const { process } = await containerd.tasks.get({ containerId: id, execId: '' }, { signal });
+      if (process && process.status !== task.Status.STOPPED) {
+        const exited = containerd.tasks.wait({ containerId: id, execId: '' }, { signal: AbortSignal.any([signal, AbortSignal.timeout(STOP_WAIT_MS)]) });
+        await containerd.tasks.kill({ containerId: id, execId: '', signal: SIGKILL, all: true }, { signal });
+        await exited.catch(() => undefined);
+      }
+      await containerd.tasks.delete({ containerId: id }, { signal });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  /** Stops the sandbox if needed and removes everything it had; idempotent. */
+  async remove(idOrPrefix: string): Promise<void> {
+    await this.ready();
+    const rec = this.store.find(idOrPrefix);
+    if (!rec) return;
+    await this.stop(rec.id);
+    const signal = ownSignal();
+    const { containerd } = this.deps;
+    await containerd.containers.delete({ id: rec.id }, { signal }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+    await containerd.snapshots.remove({ snapshotter: this.deps.config.containerd.snapshotter, key: rec.id }, { signal }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+    await removeSandboxDir(this.deps.config.stateDir, rec.id);
+    this.store.delete(rec.id);
+  }
+
+  /** READY while the pause task runs; anything else (stopped, dead, gone) is NOTREADY. */
+  async states(signal?: AbortSignal): Promise<Map<string, { state: cri.PodSandboxState; pid: number }>> {
+    const { tasks } = await this.deps.containerd.tasks.list({ filter: '' }, { signal });
+    const out = new Map<string, { state: cri.PodSandboxState; pid: number }>();
+    for (const t of tasks) {
+      if (this.store.get(t.id)) {
+        out.set(t.id, { state: t.status === task.Status.RUNNING ? cri.PodSandboxState.SANDBOX_READY : cri.PodSandboxState.SANDBOX_NOTREADY, pid: t.pid });
+      }
+    }
+    return out;
+  }
+
+  async state(id: string, signal?: AbortSignal): Promise<{ state: cri.PodSandboxState; pid: number }> {
+    try {
+      const { process } = await this.deps.containerd.tasks.get({ containerId: id, execId: '' }, { signal });
+      return { state: process?.status === task.Status.RUNNING ? cri.PodSandboxState.SANDBOX_READY : cri.PodSandboxState.SANDBOX_NOTREADY, pid: process?.pid ?? 0 };
+    } catch (err) {
+      if (isNotFound(err)) return { state: cri.PodSandboxState.SANDBOX_NOTREADY, pid: 0 };
+      throw err;
+    }
+  }
+}
