@@ -230,6 +230,34 @@ describe('pod sandboxes with CNI', () => {
     expect(await fetchTcp(st.status!.network!.ip, 8080)).toBe('hi from pod-a\n');
   });
 
+  it('finishes a RunPodSandbox whose caller gave up, and hands the retry its id', async () => {
+    const cfg = podConfig('pod-timeout');
+    const first = await crisp.runtime.runPodSandbox({ config: cfg }, { signal: AbortSignal.timeout(20) }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(['AbortError', 'TimeoutError']).toContain(first?.name);
+    const retry = await crisp.runtime.runPodSandbox({ config: cfg });
+    const pods = (await crisp.runtime.listPodSandbox({ filter: { id: '', labelSelector: { app: 'pod-timeout' } } })).items;
+    expect(pods.map((p) => p.id)).toEqual([retry.podSandboxId]);
+    expect((await status(retry.podSandboxId)).status?.state).toBe(cri.PodSandboxState.SANDBOX_READY);
+    await crisp.runtime.removePodSandbox({ podSandboxId: retry.podSandboxId });
+  });
+
+  it('shows NOTREADY when the pause process dies, and still stops and removes cleanly', async () => {
+    const id = (await crisp.runtime.runPodSandbox({ config: podConfig('pod-dies') })).podSandboxId;
+    const { pid } = JSON.parse((await status(id)).info['info']!) as { pid: number };
+    process.kill(pid, 'SIGKILL');
+    const deadline = Date.now() + 10_000;
+    while ((await status(id)).status?.state !== cri.PodSandboxState.SANDBOX_NOTREADY && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await status(id)).status?.state).toBe(cri.PodSandboxState.SANDBOX_NOTREADY);
+    await crisp.runtime.stopPodSandbox({ podSandboxId: id });
+    await crisp.runtime.removePodSandbox({ podSandboxId: id });
+    expect((await statusOf(status(id))).code).toBe(Status.NOT_FOUND);
+  });
+
   it('stop releases the IP and is idempotent; remove leaves nothing behind', async () => {
     const st = await status(podA);
     const ip = st.status!.network!.ip;

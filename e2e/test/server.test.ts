@@ -85,6 +85,27 @@ describe('crisp server', () => {
     expect(s.runtimeHandlers.map((h) => h.name)).toEqual(['', 'runc']);
   });
 
+  it('renders the CNI config template when kubelet sends the pod CIDR', async () => {
+    const dir = makeTempDir('crisp-e2e-podcidr-');
+    const conf = path.join(dir, 'net.d');
+    const tpl = path.join(dir, 'template.json');
+    writeFileSync(
+      tpl,
+      JSON.stringify({ cniVersion: '1.0.0', name: 'tpl-net', plugins: [{ type: 'bridge', bridge: 'crisp-tpl0', ipam: { type: 'host-local', subnet: '{{.PodCIDR}}' } }] }),
+    );
+    const c = await startCrisp({ containerdAddress: containerd.address, config: `[cni]\nconf_dir = "${conf}"\nconf_template = "${tpl}"\nbin_dirs = ["/usr/lib/cni"]\n` });
+    try {
+      expect(condition(await c.runtime.status({ verbose: false }), 'NetworkReady')?.status).toBe(false);
+      await c.runtime.updateRuntimeConfig({ runtimeConfig: { networkConfig: { podCidr: '10.252.3.0/24' } } });
+      const s = await c.runtime.status({ verbose: true });
+      expect(condition(s, 'NetworkReady')?.status).toBe(true);
+      expect(JSON.parse(s.info['cniconfig']!)).toMatchObject({ network: { name: 'tpl-net', plugins: [{ ipam: { subnet: '10.252.3.0/24' } }] } });
+      await expectStatus(c.runtime.updateRuntimeConfig({ runtimeConfig: { networkConfig: { podCidr: 'nonsense' } } }), Status.INVALID_ARGUMENT, /invalid pod CIDR/);
+    } finally {
+      await c.stop();
+    }
+  });
+
   it('reports the cgroupfs driver by default', async () => {
     const rc = await crisp.runtime.runtimeConfig({});
     expect(rc.linux?.cgroupDriver).toBe(cri.CgroupDriver.CGROUPFS);

@@ -36,6 +36,8 @@ export interface CrispConfig {
   cni: {
     binDirs: string[];
     confDir: string;
+    /** A conflist template rendered into conf_dir when kubelet sends the pod CIDR (UpdateRuntimeConfig). */
+    confTemplate: string;
   };
   registry: {
     /** containerd hosts.toml layout: <configPath>/<host>/hosts.toml */
@@ -74,6 +76,7 @@ export const DEFAULT_CONFIG: CrispConfig = {
   cni: {
     binDirs: ['/opt/cni/bin', '/usr/lib/cni'],
     confDir: '/etc/cni/net.d',
+    confTemplate: '',
   },
   registry: {
     configPath: '/etc/containerd/certs.d',
@@ -230,6 +233,7 @@ export function validateConfig(raw: Raw, base: CrispConfig = DEFAULT_CONFIG): Cr
   cfg.cni = {
     binDirs: n.stringList('bin_dirs', base.cni.binDirs),
     confDir: n.string('conf_dir', base.cni.confDir, { nonEmpty: true, absolutePath: true }),
+    confTemplate: n.string('conf_template', base.cni.confTemplate, { absolutePath: true }),
   };
   n.rejectUnknown();
 
@@ -295,7 +299,7 @@ export function configToRaw(cfg: CrispConfig): Raw {
       managed: cfg.containerd.managed,
       binary: cfg.containerd.binary,
     },
-    cni: { bin_dirs: cfg.cni.binDirs, conf_dir: cfg.cni.confDir },
+    cni: { bin_dirs: cfg.cni.binDirs, conf_dir: cfg.cni.confDir, conf_template: cfg.cni.confTemplate },
     registry: {
       config_path: cfg.registry.configPath,
       max_concurrent_downloads: cfg.registry.maxConcurrentDownloads,

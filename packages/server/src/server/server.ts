@@ -12,6 +12,7 @@ import { removePodSandbox } from '../rpc/remove-pod-sandbox';
 import { runPodSandbox } from '../rpc/run-pod-sandbox';
 import { stopPodSandbox } from '../rpc/stop-pod-sandbox';
 import { streamPodSandboxes } from '../rpc/stream-pod-sandboxes';
+import { updateRuntimeConfig } from '../rpc/update-runtime-config';
 import { removeImage } from '../rpc/remove-image';
 import { runtimeConfig } from '../rpc/runtime-config';
 import { status } from '../rpc/status';
@@ -34,6 +35,7 @@ export function runtimeService(ctx: CrispContext): cri.RuntimeServiceImplementat
     version: (req) => version(ctx, req),
     status: (req) => status(ctx, req),
     runtimeConfig: (req) => runtimeConfig(ctx, req),
+    updateRuntimeConfig: (req) => updateRuntimeConfig(ctx, req),
     runPodSandbox: (req) => runPodSandbox(ctx, req),
     stopPodSandbox: (req) => stopPodSandbox(ctx, req),
     removePodSandbox: (req) => removePodSandbox(ctx, req),
