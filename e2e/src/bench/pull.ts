@@ -23,12 +23,12 @@ export interface PullBenchResult {
   ratio: number;
 }
 
-export async function benchPull(containerd: TestContainerd, crisp: CrispProcess, big: PushedFixture, rounds: number): Promise<PullBenchResult> {
-  const client = new ContainerdClient({ address: containerd.address, namespace: 'k8s.io' });
+export async function benchPull(containerd: TestContainerd, crisp: CrispProcess, crispNamespace: string, big: PushedFixture, rounds: number): Promise<PullBenchResult> {
+  const client = new ContainerdClient({ address: containerd.address, namespace: crispNamespace });
   const crispMs: number[] = [];
   const ctrMs: number[] = [];
   try {
-    await removeEverywhere(client, ['k8s.io', CTR_NS]);
+    await removeEverywhere(client, [crispNamespace, CTR_NS]);
     for (let r = 0; r < rounds; r++) {
       let t0 = performance.now();
       const res = await containerd.ctr(['images', 'pull', '--plain-http', big.reference], { namespace: CTR_NS });
@@ -39,7 +39,7 @@ export async function benchPull(containerd: TestContainerd, crisp: CrispProcess,
       t0 = performance.now();
       await crisp.images.pullImage({ image: { image: big.reference } });
       crispMs.push(performance.now() - t0);
-      await removeEverywhere(client, ['k8s.io']);
+      await removeEverywhere(client, [crispNamespace]);
     }
   } finally {
     client.close();

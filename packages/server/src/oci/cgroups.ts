@@ -4,9 +4,10 @@
 //             the transient unit crisp-<id>.scope in that slice (containerd uses the prefix "cri-containerd").
 // kubelet and crisp must use the same driver; a parent of the other driver's shape is rejected with a message
 // that says so instead of letting runc fail later.
+import type { CgroupDriver } from '../config/schema';
 import { invalidArgument } from '../errors';
 
-export type CgroupDriver = 'systemd' | 'cgroupfs';
+export type { CgroupDriver };
 
 /** The scope prefix of crisp's systemd units: crisp-<id>.scope. */
 export const SYSTEMD_SCOPE_PREFIX = 'crisp';

@@ -50,7 +50,7 @@ function validateCpuset(field: string, v: string): void {
   }
 }
 
-/** Throws INVALID_ARGUMENT naming the first bad field; a missing message means the resources are acceptable. */
+/** Throws INVALID_ARGUMENT naming the first bad field (prefixed with `what`, e.g. resources.cpu_shares). */
 export function validateResources(r: cri.LinuxContainerResources, support: ResourceSupport, what = 'resources'): void {
   const f = (name: string): string => `${what}.${name}`;
   if (r.cpuPeriod < 0n) throw invalidArgument(`${f('cpu_period')} must not be negative, got ${r.cpuPeriod}`);

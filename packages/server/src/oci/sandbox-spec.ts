@@ -147,25 +147,25 @@ export function buildSandboxSpec(input: SandboxSpecInput): Spec {
   if (args.length === 0) throw failedPrecondition('the sandbox image has neither an entrypoint nor a cmd');
 
   const spec = defaultSpec();
-  const process = spec.process!;
+  const proc = spec.process!;
   const linux = spec.linux!;
 
   // Process.
-  process.args = args;
+  proc.args = args;
   const env = [...(imageConfig.env ?? [])];
   if (!env.some((e) => e.startsWith('PATH='))) env.unshift(DEFAULT_PATH_ENV);
-  process.env = env;
+  proc.env = env;
   const wd = imageConfig.workingDir ?? '';
-  process.cwd = wd === '' ? '/' : wd.startsWith('/') ? wd : `/${wd}`;
+  proc.cwd = wd === '' ? '/' : wd.startsWith('/') ? wd : `/${wd}`;
   const user = userFromSecurityContext(
     { runAsUser: sc?.runAsUser, runAsGroup: sc?.runAsGroup, supplementalGroups: sc?.supplementalGroups ?? [] },
     imageConfig.user,
     input.etcFiles,
   );
-  process.user = { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids };
-  process.oomScoreAdj = clampOomScoreAdj(SANDBOX_OOM_SCORE_ADJ, input.ownOomScoreAdj);
+  proc.user = { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids };
+  proc.oomScoreAdj = clampOomScoreAdj(SANDBOX_OOM_SCORE_ADJ, input.ownOomScoreAdj);
   const apparmor = apparmorProfile(sc?.apparmor, '', privileged, input.apparmorEnabled ?? false);
-  if (apparmor !== undefined) process.apparmorProfile = apparmor;
+  if (apparmor !== undefined) proc.apparmorProfile = apparmor;
 
   // The pause container writes nothing: its rootfs is always read-only (as in containerd).
   spec.root = { path: spec.root!.path, readonly: true };
@@ -211,9 +211,9 @@ export function buildSandboxSpec(input: SandboxSpecInput): Spec {
   if (privileged) {
     applyPrivileged(spec, input.ownCapabilities);
   } else {
-    const choice = seccompChoice(sc?.seccomp, sc?.seccompProfilePath ?? '', false);
+    const choice = sandboxSeccompChoice(config);
     if (choice.kind === 'runtime-default') {
-      linux.seccomp = defaultSeccompProfile(process.capabilities?.bounding ?? []);
+      linux.seccomp = defaultSeccompProfile(proc.capabilities?.bounding ?? []);
     } else if (choice.kind === 'localhost') {
       if (!input.localhostSeccomp) throw internal(`sandbox ${id}: localhost seccomp profile ${choice.path} was not loaded`);
       linux.seccomp = input.localhostSeccomp;
