@@ -2,7 +2,7 @@
 // teardown run on their own deadlines, not the caller's: a kubelet that gives up must neither leave
 // half a pod behind nor make the retry fail (see reservations.ts).
 import { cri, runcOptions, task } from '@crisp/api';
-import { ContainerdClient, isNotFound, packMessage, packSpec } from '@crisp/containerd';
+import { ContainerdClient, isNotFound, packMessage, packSpec, withLease } from '@crisp/containerd';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +13,7 @@ import { resolveImage } from '../image/image-index';
 import type { Logger } from '../log';
 import { CniNetwork, CniRuntimeConf, podIPs } from '../network/cni';
 import { loadCniConfig } from '../network/cni-config';
-import { createNetns, removeNetns } from '../network/netns';
+import { createNetns, netnsExists, removeNetns } from '../network/netns';
 import { buildSandboxSpec } from '../oci/sandbox-spec';
 import { readOwnOomScoreAdj } from '../oci/oom';
 import { sandboxLabels, snapshotLabels } from '../store/labels';
@@ -45,6 +45,14 @@ function nowNanos(): bigint {
 
 function newId(): string {
   return randomBytes(32).toString('hex');
+}
+
+/** Like Promise.all, but waits for every branch before failing, so that clean-up sees all they did. */
+async function allSettledOrThrow<T extends readonly unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 function ownSignal(): AbortSignal {
@@ -140,50 +148,46 @@ export class SandboxManager {
     const undo: { what: string; fn: () => Promise<unknown> }[] = [];
     const md = config.metadata!;
     const hostNet = hostNetwork(config);
+    // Per-phase durations, logged with the result: where a slow RunPodSandbox spent its time.
+    const phases: Record<string, number> = {};
+    let mark = performance.now();
+    const phase = (name: string): void => {
+      const now = performance.now();
+      phases[name] = Math.round((now - mark) * 10) / 10;
+      mark = now;
+    };
     try {
-      const image = await this.sandboxImage(signal);
+      // The image, the pod's files, the netns and the CNI config don't depend on each other.
+      const [image, , network] = await Promise.all([
+        this.sandboxImage(signal),
+        writeSandboxFiles(cfg.stateDir, id, config, hostNet, os.hostname()).then(() => {
+          undo.push({ what: 'state dir', fn: () => removeSandboxDir(cfg.stateDir, id) });
+        }),
+        hostNet
+          ? undefined
+          : loadCniConfig(cfg.cni.confDir, cfg.cni.binDirs).then(async (load) => {
+              if (!load.network) throw failedPrecondition(`no valid CNI network config in ${cfg.cni.confDir}: cannot set up the pod network`);
+              const ns = await createNetns();
+              undo.push({ what: 'netns', fn: () => removeNetns(ns) });
+              return { network: load.network, netnsPath: ns };
+            }),
+        (async () => {
+          this.ownOom ??= await readOwnOomScoreAdj();
+        })(),
+      ]);
       const meta = image.group.metadata;
+      const netnsPath = network?.netnsPath;
+      phase('prepare');
 
-      await writeSandboxFiles(cfg.stateDir, id, config, hostNet, os.hostname());
-      undo.push({ what: 'state dir', fn: () => removeSandboxDir(cfg.stateDir, id) });
-
-      let netnsPath: string | undefined;
-      let ips: string[] = [];
-      let cniNetwork: string | undefined;
-      if (!hostNet) {
-        const load = await loadCniConfig(cfg.cni.confDir, cfg.cni.binDirs);
-        if (!load.network) {
-          throw failedPrecondition(`no valid CNI network config in ${cfg.cni.confDir}: cannot set up the pod network`);
-        }
-        netnsPath = await createNetns();
-        const ns = netnsPath;
-        undo.push({ what: 'netns', fn: () => removeNetns(ns) });
-        const net = new CniNetwork(load.network, cfg.cni.binDirs, this.cniCacheDir(), log);
-        const rt = this.cniRuntimeConf(id, config, ns);
-        const result = await net.add(rt, signal);
-        undo.push({ what: 'cni', fn: () => net.del(rt, ownSignal()) });
-        ips = podIPs(result);
-        cniNetwork = load.network.name;
-      }
-
-      this.ownOom ??= await readOwnOomScoreAdj();
       const spec = buildSandboxSpec({
         id,
         config,
         imageConfig: meta.runtime,
         ...(netnsPath ? { netnsPath } : {}),
         cgroupDriver: cfg.cgroupDriver,
-        ownOomScoreAdj: this.ownOom,
+        ownOomScoreAdj: this.ownOom!,
         runtimeHandler: runtime.name,
       });
-
-      const snapshotter = cfg.containerd.snapshotter;
-      const { mounts } = await containerd.snapshots.prepare(
-        { snapshotter, key: id, parent: meta.chainId ?? '', labels: snapshotLabels('sandbox', id) },
-        { signal },
-      );
-      undo.push({ what: 'snapshot', fn: () => containerd.snapshots.remove({ snapshotter, key: id }) });
-
       const record: SandboxRecord = {
         id,
         config,
@@ -191,38 +195,52 @@ export class SandboxManager {
         runtimeHandler: runtime.name,
         runtime: runtime.runtime,
         ...(netnsPath ? { netnsPath } : {}),
-        ips,
-        ...(cniNetwork ? { cniNetwork } : {}),
+        ips: [],
+        ...(network ? { cniNetwork: network.network.name } : {}),
         createdAt: nowNanos().toString(),
         image: image.ref,
       };
-      await containerd.containers.create(
-        {
-          container: {
-            id,
-            image: image.ref,
-            labels: sandboxLabels(md),
-            runtime: { name: runtime.runtime, options: packMessage(RUNC_OPTIONS_TYPE, runcOptions.Options, runtime.options) },
-            spec: packSpec(spec),
-            snapshotter,
-            snapshotKey: id,
-            extensions: sandboxExtensions(config, record),
-            sandbox: '',
-          },
-        },
-        { signal },
-      );
-      undo.push({ what: 'container', fn: () => containerd.containers.delete({ id }) });
 
-      await containerd.tasks.create(
-        { containerId: id, rootfs: mounts, stdin: '', stdout: '', stderr: '', terminal: false, runtimePath: '' },
-        { signal },
-      );
-      undo.push({ what: 'task', fn: () => containerd.tasks.delete({ containerId: id }) });
-      await containerd.tasks.start({ containerId: id, execId: '' }, { signal });
+      // CNI ADD and the pause container's creation run side by side: the pause process needs the netns
+      // to exist, not to be configured. The IPs are recorded on the container once both are done.
+      const addNetwork = async (): Promise<string[]> => {
+        if (!network) return [];
+        const net = new CniNetwork(network.network, cfg.cni.binDirs, this.cniCacheDir(), log);
+        const rt = this.cniRuntimeConf(id, config, network.netnsPath);
+        const result = await net.add(rt, signal);
+        undo.push({ what: 'cni', fn: () => net.del(rt, ownSignal()) });
+        phases['cniAdd'] = Math.round(performance.now() - mark);
+        return podIPs(result, rt.ifName);
+      };
+      const startPause = async (): Promise<void> => {
+        const mounts = await this.createPauseContainer(id, {
+          image: image.ref,
+          parent: meta.chainId ?? '',
+          labels: sandboxLabels(md),
+          runtime,
+          spec,
+          extensions: sandboxExtensions(config, record),
+        }, undo, log, signal);
+        await containerd.tasks.create(
+          { containerId: id, rootfs: mounts, stdin: '', stdout: '', stderr: '', terminal: false, runtimePath: '' },
+          { signal },
+        );
+        undo.push({ what: 'task', fn: () => containerd.tasks.delete({ containerId: id }) });
+        await containerd.tasks.start({ containerId: id, execId: '' }, { signal });
+        phases['pause'] = Math.round(performance.now() - mark);
+      };
+      const [ips] = await allSettledOrThrow([addNetwork(), startPause()]);
+      record.ips = ips;
+      if (ips.length > 0) {
+        await containerd.containers.update(
+          { container: { id, labels: {}, extensions: sandboxExtensions(config, record), image: '', snapshotter: '', snapshotKey: '', sandbox: '' }, updateMask: ['extensions'] },
+          { signal },
+        );
+      }
+      phase('run');
 
       this.store.add(record);
-      log.info({ pod: `${md.namespace}/${md.name}`, ips, netns: netnsPath }, 'sandbox running');
+      log.info({ pod: `${md.namespace}/${md.name}`, ips, netns: netnsPath, phases }, 'sandbox running');
       return id;
     } catch (err) {
       // Undo in reverse, each step on its own deadline, whatever happened to the caller.
@@ -235,6 +253,51 @@ export class SandboxManager {
         }
       }
       throw err;
+    }
+  }
+
+  /**
+   * The pause container's snapshot and containerd container, under a lease: until the container
+   * references it, only a lease keeps containerd's GC (which any client's delete may trigger) from
+   * taking the new snapshot. Returns the rootfs mounts for the task.
+   */
+  private async createPauseContainer(
+    id: string,
+    c: { image: string; parent: string; labels: Record<string, string>; runtime: ReturnType<SandboxManager['runtimeFor']>; spec: object; extensions: ReturnType<typeof sandboxExtensions> },
+    undo: { what: string; fn: () => Promise<unknown> }[],
+    log: Logger,
+    signal: AbortSignal,
+  ) {
+    const { containerd } = this.deps;
+    const snapshotter = this.deps.config.containerd.snapshotter;
+    const { lease } = await containerd.leases.create(
+      { id: `crisp-sandbox-${id}`, labels: { 'containerd.io/gc.expire': new Date(Date.now() + SANDBOX_OP_TIMEOUT_MS).toISOString() } },
+      { signal },
+    );
+    const leased = withLease(lease!.id, { signal });
+    try {
+      const { mounts } = await containerd.snapshots.prepare({ snapshotter, key: id, parent: c.parent, labels: snapshotLabels('sandbox', id) }, leased);
+      undo.push({ what: 'snapshot', fn: () => containerd.snapshots.remove({ snapshotter, key: id }) });
+      await containerd.containers.create(
+        {
+          container: {
+            id,
+            image: c.image,
+            labels: c.labels,
+            runtime: { name: c.runtime.runtime, options: packMessage(RUNC_OPTIONS_TYPE, runcOptions.Options, c.runtime.options) },
+            spec: packSpec(c.spec),
+            snapshotter,
+            snapshotKey: id,
+            extensions: c.extensions,
+            sandbox: '',
+          },
+        },
+        leased,
+      );
+      undo.push({ what: 'container', fn: () => containerd.containers.delete({ id }) });
+      return mounts;
+    } finally {
+      await containerd.leases.delete({ id: lease!.id, sync: false }).catch((err: unknown) => log.warn({ err }, 'could not delete sandbox lease'));
     }
   }
 
@@ -269,19 +332,27 @@ export class SandboxManager {
     const rec = this.store.find(idOrPrefix);
     if (!rec) return;
     const signal = ownSignal();
-    const { logger } = this.deps;
-    const log = logger.child({ podSandboxId: rec.id });
-    if (rec.netnsPath) {
-      const load = await loadCniConfig(this.deps.config.cni.confDir, this.deps.config.cni.binDirs);
-      if (load.network) {
-        const net = new CniNetwork(load.network, this.deps.config.cni.binDirs, this.cniCacheDir(), log);
-        await net.del(this.cniRuntimeConf(rec.id, rec.config, rec.netnsPath), signal);
-      } else {
-        log.warn('no CNI config to tear the pod network down with: skipping CNI DEL');
-      }
-      await removeNetns(rec.netnsPath);
+    const log = this.deps.logger.child({ podSandboxId: rec.id });
+    // Network teardown and the pause task's end are independent: do them side by side.
+    await allSettledOrThrow([this.teardownNetwork(rec, log, signal), this.stopTask(rec.id, signal)]);
+  }
+
+  /** CNI DEL (with the result cached at ADD) and netns removal; a no-op once done. */
+  private async teardownNetwork(rec: SandboxRecord, log: Logger, signal: AbortSignal): Promise<void> {
+    if (!rec.netnsPath) return;
+    const binDirs = this.deps.config.cni.binDirs;
+    const load = await loadCniConfig(this.deps.config.cni.confDir, binDirs);
+    // The cached ADD carries the network config it ran with, so DEL works even if the conf dir changed.
+    const network = load.network ?? (rec.cniNetwork ? { file: '', name: rec.cniNetwork, cniVersion: '1.0.0', disableCheck: false, plugins: [], raw: {} } : undefined);
+    if (network) {
+      const net = new CniNetwork(network, binDirs, this.cniCacheDir(), log);
+      const rt = this.cniRuntimeConf(rec.id, rec.config, rec.netnsPath);
+      const torn = !(await netnsExists(rec.netnsPath)) && !(await net.cachedResult(rec.id, rt.ifName));
+      if (!torn) await net.del(rt, signal);
+    } else {
+      log.warn('no CNI config to tear the pod network down with: skipping CNI DEL');
     }
-    await this.stopTask(rec.id, signal);
+    await removeNetns(rec.netnsPath);
   }
 
   private async stopTask(id: string, signal: AbortSignal): Promise<void> {
