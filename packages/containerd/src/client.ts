@@ -1,3 +1,4 @@
+import { ContentDefinition as FastContentDefinition } from './content-definition';
 import { ChannelCredentials } from '@grpc/grpc-js';
 import type { Channel, ChannelOptions } from '@grpc/grpc-js';
 import { createChannel, createClientFactory } from 'nice-grpc';
@@ -115,7 +116,7 @@ export class ContainerdClient {
     this.containers = factory.create(containers.ContainersDefinition, ch);
     this.tasks = factory.create(tasks.TasksDefinition, ch);
     this.images = factory.create(images.ImagesDefinition, ch);
-    this.content = factory.create(content.ContentDefinition, ch);
+    this.content = factory.create(FastContentDefinition, ch);
     this.snapshots = factory.create(snapshots.SnapshotsDefinition, ch);
     this.diff = factory.create(diff.DiffDefinition, ch);
     this.leases = factory.create(leases.LeasesDefinition, ch);
