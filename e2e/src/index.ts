@@ -7,3 +7,4 @@ export * from './containerd';
 export * from './crisp';
 export * from './registry';
 export * from './images';
+export * from './cri';

@@ -119,17 +119,17 @@ describe('crisp server', () => {
 
   it('answers UNIMPLEMENTED, naming the RPC, for what is not built yet', async () => {
     await expectStatus(
-      crisp.runtime.createContainer({ podSandboxId: 'x' }),
+      crisp.runtime.execSync({ containerId: 'x', cmd: ['true'] }),
       Status.UNIMPLEMENTED,
-      /runtime\.v1\.RuntimeService\/CreateContainer is not implemented/,
+      /runtime\.v1\.RuntimeService\/ExecSync is not implemented/,
     );
-    const stream = crisp.runtime.getContainerEvents({});
+    const stream = crisp.runtime.streamContainerStats({});
     await expectStatus(
       (async () => {
         for await (const _ of stream) void _;
       })(),
       Status.UNIMPLEMENTED,
-      /GetContainerEvents/,
+      /StreamContainerStats/,
     );
   });
 

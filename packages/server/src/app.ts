@@ -3,6 +3,8 @@ import { ContainerdClient } from '@crisp/containerd';
 import { RegistryClient } from '@crisp/registry';
 import { Puller } from './image/pull';
 import { SandboxManager } from './sandbox/manager';
+import { ContainerManager } from './container/manager';
+import { ContainerEventBroadcaster, EventMonitor } from './events';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { LoadedConfig } from './config/load';
@@ -70,10 +72,24 @@ export async function startCrisp(loaded: LoadedConfig, logger: Logger): Promise<
     logger: logger.child({ component: 'pull' }),
   });
   let ctx: CrispContext | undefined;
-  const sandboxes = new SandboxManager({ config, containerd, logger: logger.child({ component: 'sandbox' }), puller, ctx: () => ctx! });
-  ctx = { config, containerd, logger, version: crispVersion(), puller, sandboxes };
-  // State lives in containerd: rebuild the indexes from it (retrying while containerd is away).
+  const monitor = new EventMonitor({ containerd, logger: logger.child({ component: 'events' }) });
+  const containerEvents = new ContainerEventBroadcaster({ logger: logger.child({ component: 'container-events' }) });
+  const sandboxes: SandboxManager = new SandboxManager({ config, containerd, logger: logger.child({ component: 'sandbox' }), puller, ctx: () => ctx!, containers: (): ContainerManager => containers });
+  const containers: ContainerManager = new ContainerManager({
+    config,
+    containerd,
+    logger: logger.child({ component: 'container' }),
+    sandboxes,
+    monitor,
+    events: containerEvents,
+    ctx: () => ctx!,
+  });
+  ctx = { config, containerd, logger, version: crispVersion(), puller, sandboxes, containers, containerEvents };
+  // State lives in containerd: rebuild the indexes from it (retrying while containerd is away), and
+  // record the exits that happened while crisp was not watching.
+  monitor.start();
   sandboxes.startLoading();
+  containers.startLoading();
   const { server, health: healthState } = createCrispServer(ctx);
   try {
     await listenUnix(config.listen, (address) => server.listen(address));
@@ -92,6 +108,8 @@ export async function startCrisp(loaded: LoadedConfig, logger: Logger): Promise<
     (stopping ??= (async () => {
       logger.info('shutting down: no new calls, waiting for in-flight ones');
       healthState.setAll(health.HealthCheckResponse_ServingStatus.NOT_SERVING);
+      // Open GetContainerEvents streams would hold the graceful shutdown for its whole grace period.
+      containerEvents.close();
       let timer: NodeJS.Timeout | undefined;
       const graceful = server.shutdown().then(() => true);
       const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), SHUTDOWN_GRACE_MS)));
@@ -101,6 +119,7 @@ export async function startCrisp(loaded: LoadedConfig, logger: Logger): Promise<
       }
       clearTimeout(timer);
       await removeSocket(config.listen);
+      await monitor.stop();
       containerd.close();
       registry.close();
       if (managed) {

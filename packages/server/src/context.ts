@@ -4,6 +4,8 @@ import type { CrispConfig } from './config/schema';
 import type { Puller } from './image/pull';
 import type { Logger } from './log';
 import type { SandboxManager } from './sandbox/manager';
+import type { ContainerManager } from './container/manager';
+import type { ContainerEventBroadcaster } from './events/container-events';
 
 export interface CrispContext {
   readonly config: CrispConfig;
@@ -14,4 +16,7 @@ export interface CrispContext {
   /** Pulls images into containerd, sharing concurrent pulls of one reference. */
   readonly puller: Puller;
   readonly sandboxes: SandboxManager;
+  readonly containers: ContainerManager;
+  /** GetContainerEvents subscribers. */
+  readonly containerEvents: ContainerEventBroadcaster;
 }

@@ -151,6 +151,10 @@ describe('localhost profiles', () => {
     writeFileSync(file, '{"defaultAction":"SCMP_ACT_ALLOW"}');
     await expect(readLocalhostSeccomp(file)).resolves.toEqual({ defaultAction: 'SCMP_ACT_ALLOW' });
     await expect(readLocalhostSeccomp(path.join(dir, 'missing.json'))).rejects.toMatchObject({
+      code: Status.NOT_FOUND,
+      message: expect.stringMatching(/missing\.json does not exist on this node/),
+    });
+    await expect(readLocalhostSeccomp(dir)).rejects.toMatchObject({
       code: Status.INVALID_ARGUMENT,
       message: expect.stringMatching(/cannot read localhost seccomp profile/),
     });

@@ -27,7 +27,9 @@
 //   RFC3339NanoLenient and accepts both. Fixed width keeps records aligned and makes the text order
 //   of timestamps equal their time order (tail/grep/sort-friendly).
 // - Clock: nanoTime() below: the wall clock at nanosecond resolution, strictly increasing within
-//   the process so that records (of both streams, in file order) never go back in time.
+//   the process. CriLogEncoder stamps all records completed by one read with one timestamp (they
+//   arrived together; one clock read and one formatted header per read, not per line), so
+//   timestamps never decrease in file order, across both streams.
 
 /** The stream a record came from. TTY containers have only `stdout`. */
 export type LogStream = 'stdout' | 'stderr';
@@ -144,29 +146,10 @@ export interface LineRecord {
 }
 
 /**
- * Formats records into one buffer (one allocation per batch rather than per line), stamping each
- * with `clock()` in order.
+ * Receives one record from LineSplitter.scan(): its content is `head` (earlier bytes of the line,
+ * from previous chunks; a fresh buffer the visitor may keep) followed by `chunk[start, end)`.
  */
-export function formatRecords(stream: LogStream, records: readonly LineRecord[], clock: () => bigint = nanoTime): Buffer {
-  if (records.length === 1) {
-    const r = records[0]!;
-    return formatLine(clock(), stream, r.tag, r.content);
-  }
-  const hlen = headerLength(stream);
-  let total = 0;
-  for (const r of records) total += hlen + r.content.length + 1;
-  const out = Buffer.allocUnsafe(total);
-  let off = 0;
-  for (const r of records) {
-    off += out.write(`${formatTimestamp(clock())} ${stream} ${r.tag} `, off, 'latin1');
-    off += r.content.copy(out, off);
-    out[off++] = 0x0a;
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// LineSplitter
+export type RecordVisitor = (tag: LogTag, head: Buffer | undefined, chunk: Buffer, start: number, end: number) => void;
 
 export interface LineSplitterOptions {
   /** Longest record content; longer lines become `P` records. Default 16 KiB. */
@@ -177,18 +160,22 @@ export interface LineSplitterOptions {
 
 const LF = 0x0a;
 const CR = 0x0d;
+const EMPTY = Buffer.alloc(0);
+const CR_BUF = Buffer.from([CR]);
 
 /**
  * Turns a byte stream, in chunks cut anywhere, into CRI records: each complete line as `F`, lines
  * longer than maxLineBytes as `P` pieces of exactly maxLineBytes plus a final `F`, and (at end())
- * any unterminated rest. Memory is bounded: it never holds more than maxLineBytes (+1 for a "\r"
- * that may turn out to end a line) of an unfinished line. Record contents are views into the
- * chunks where possible: use them before the chunks are reused.
+ * any unterminated rest. Memory is bounded: it keeps at most maxLineBytes (+1 for a "\r" that may
+ * turn out to end a line) of an unfinished line, as a copy (chunks are not retained).
+ *
+ * push()/end() return records; scan() is the allocation-free form (content as ranges) that
+ * CriLogEncoder uses.
  */
 export class LineSplitter {
   readonly maxLineBytes: number;
   readonly trailingTag: LogTag;
-  /** The unfinished line so far (excluding a held-back trailing "\r"). */
+  /** The unfinished line so far (copies), excluding a held-back trailing "\r". */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   /** The last byte seen was a "\r" not yet known to be content or part of "\r\n". */
@@ -208,17 +195,32 @@ export class LineSplitter {
 
   /** Feeds a chunk; returns the records it completes (possibly none). */
   push(chunk: Buffer, out: LineRecord[] = []): LineRecord[] {
-    let pos = 0;
+    this.scan(chunk, (tag, head, c, start, end) => out.push({ tag, content: joinContent(head, c, start, end) }));
+    return out;
+  }
+
+  /**
+   * The stream ended: returns the unterminated rest, if any, as records (`P` pieces and a final
+   * record tagged trailingTag). The splitter can be reused afterwards.
+   */
+  end(out: LineRecord[] = []): LineRecord[] {
+    this.scanEnd((tag, head, c, start, end) => out.push({ tag, content: joinContent(head, c, start, end) }));
+    return out;
+  }
+
+  /** push() without allocations: calls `visit` for each record the chunk completes, in order. */
+  scan(chunk: Buffer, visit: RecordVisitor): void {
     const len = chunk.length;
-    if (len === 0) return out;
+    if (len === 0) return;
+    let pos = 0;
     if (this.heldCR) {
       this.heldCR = false;
       if (chunk[0] === LF) {
         // "\r" + "\n" across chunks: the line ends here, without the "\r".
-        this.emitLine(out, undefined);
+        visit('F', this.takeHead(), chunk, 0, 0);
         pos = 1;
       } else {
-        this.append(out, CR_BUF);
+        this.addPartial(visit, CR_BUF, 0, 1);
       }
     }
     while (pos < len) {
@@ -230,64 +232,144 @@ export class LineSplitter {
           end = len - 1;
           this.heldCR = true;
         }
-        if (end > pos) this.append(out, chunk.subarray(pos, end));
-        break;
+        this.addPartial(visit, chunk, pos, end);
+        return;
       }
       let end = nl;
       if (end > pos && chunk[end - 1] === CR) end--;
-      this.emitLine(out, end > pos ? chunk.subarray(pos, end) : undefined);
+      let start = pos;
+      // Emit P only while strictly more than max bytes are known: a line of exactly max bytes is F.
+      while (this.pendingBytes + (end - start) > this.maxLineBytes) {
+        const take = this.maxLineBytes - this.pendingBytes;
+        visit('P', this.takeHead(), chunk, start, start + take);
+        start += take;
+      }
+      visit('F', this.takeHead(), chunk, start, end);
       pos = nl + 1;
     }
-    return out;
   }
 
-  /**
-   * The stream ended: returns the unterminated rest, if any, as records (`P` pieces and a final
-   * record tagged trailingTag). The splitter can be reused afterwards.
-   */
-  end(out: LineRecord[] = []): LineRecord[] {
+  /** end() without allocations. */
+  scanEnd(visit: RecordVisitor): void {
     if (this.heldCR) {
       this.heldCR = false;
-      this.append(out, CR_BUF);
+      this.addPartial(visit, CR_BUF, 0, 1);
     }
-    if (this.pendingBytes > 0) {
-      out.push({ tag: this.trailingTag, content: this.take() });
-    }
-    return out;
+    if (this.pendingBytes > 0) visit(this.trailingTag, this.takeHead(), EMPTY, 0, 0);
   }
 
-  /** Adds content of the current line, cutting off `P` records while it is over the limit. */
-  private append(out: LineRecord[], piece: Buffer): void {
-    const max = this.maxLineBytes;
-    let p = piece;
-    // Emit P only while strictly more than max bytes are known: a line of exactly max bytes is F.
-    while (this.pendingBytes + p.length > max) {
-      const room = max - this.pendingBytes;
-      if (room > 0) this.pending.push(p.subarray(0, room));
-      this.pendingBytes = max;
-      out.push({ tag: 'P', content: this.take() });
-      p = p.subarray(room);
+  /** Adds `chunk[start, end)` to the unfinished line, cutting off `P` records while it is over the limit. */
+  private addPartial(visit: RecordVisitor, chunk: Buffer, start: number, end: number): void {
+    while (this.pendingBytes + (end - start) > this.maxLineBytes) {
+      const take = this.maxLineBytes - this.pendingBytes;
+      visit('P', this.takeHead(), chunk, start, start + take);
+      start += take;
     }
-    if (p.length > 0) {
-      this.pending.push(p);
-      this.pendingBytes += p.length;
+    if (end > start) {
+      // A copy: keeping a view would pin the whole chunk.
+      this.pending.push(Buffer.from(chunk.subarray(start, end)));
+      this.pendingBytes += end - start;
     }
   }
 
-  /** A line ended: its rest (plus `last`) as one `F` record (possibly empty). */
-  private emitLine(out: LineRecord[], last: Buffer | undefined): void {
-    if (last) this.append(out, last);
-    out.push({ tag: 'F', content: this.take() });
-  }
-
-  private take(): Buffer {
+  private takeHead(): Buffer | undefined {
+    if (this.pendingBytes === 0) return undefined;
     const parts = this.pending;
-    const content = parts.length === 0 ? EMPTY : parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.pendingBytes);
+    const head = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
-    return content;
+    return head;
   }
 }
 
-const EMPTY = Buffer.alloc(0);
-const CR_BUF = Buffer.from([CR]);
+function joinContent(head: Buffer | undefined, chunk: Buffer, start: number, end: number): Buffer {
+  if (!head) return start === end ? EMPTY : chunk.subarray(start, end);
+  if (start === end) return head;
+  return Buffer.concat([head, chunk.subarray(start, end)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CriLogEncoder
+
+/** Lines shorter than this are copied byte by byte (cheaper than a native call for short lines). */
+const SHORT_COPY = 128;
+
+/**
+ * One stream's output → CRI log records, in one pass: a LineSplitter plus formatting straight into
+ * one output buffer per chunk (no per-line buffers: about 3x faster than push() + formatLine()).
+ * All records completed by one chunk get the same timestamp: they arrived together.
+ */
+export class CriLogEncoder {
+  readonly stream: LogStream;
+  private readonly splitter: LineSplitter;
+  // Records of the chunk being encoded (reused between calls).
+  private tags: LogTag[] = [];
+  private heads: Array<Buffer | undefined> = [];
+  private starts: number[] = [];
+  private ends: number[] = [];
+  private chunks: Buffer[] = [];
+  private readonly visit: RecordVisitor = (tag, head, chunk, start, end) => {
+    this.tags.push(tag);
+    this.heads.push(head);
+    this.chunks.push(chunk);
+    this.starts.push(start);
+    this.ends.push(end);
+  };
+
+  constructor(stream: LogStream, opts: LineSplitterOptions = {}) {
+    this.stream = stream;
+    this.splitter = new LineSplitter(opts);
+  }
+
+  /** Bytes of an unfinished line held back. */
+  get bufferedBytes(): number {
+    return this.splitter.bufferedBytes;
+  }
+
+  /** The records `chunk` completes, stamped `time`, as one buffer; undefined if none. */
+  encode(chunk: Buffer, time: bigint | Date): Buffer | undefined {
+    this.splitter.scan(chunk, this.visit);
+    return this.render(time);
+  }
+
+  /** The stream ended: the unterminated rest as records (see LineSplitter.end()); undefined if none. */
+  end(time: bigint | Date): Buffer | undefined {
+    this.splitter.scanEnd(this.visit);
+    return this.render(time);
+  }
+
+  private render(time: bigint | Date): Buffer | undefined {
+    const n = this.tags.length;
+    if (n === 0) return undefined;
+    const { tags, heads, chunks, starts, ends } = this;
+    const ts = formatTimestamp(time);
+    const hdrF = Buffer.from(`${ts} ${this.stream} F `, 'latin1');
+    const hdrP = Buffer.from(`${ts} ${this.stream} P `, 'latin1');
+    const hlen = hdrF.length;
+    let total = 0;
+    for (let i = 0; i < n; i++) total += hlen + (heads[i]?.length ?? 0) + (ends[i]! - starts[i]!) + 1;
+    const out = Buffer.allocUnsafe(total);
+    let o = 0;
+    for (let i = 0; i < n; i++) {
+      const hdr = tags[i] === 'F' ? hdrF : hdrP;
+      for (let k = 0; k < hlen; k++) out[o++] = hdr[k]!;
+      const head = heads[i];
+      if (head) o += head.copy(out, o);
+      const chunk = chunks[i]!;
+      const start = starts[i]!;
+      const end = ends[i]!;
+      if (end - start < SHORT_COPY) {
+        for (let k = start; k < end; k++) out[o++] = chunk[k]!;
+      } else {
+        o += chunk.copy(out, o, start, end);
+      }
+      out[o++] = LF;
+    }
+    tags.length = 0;
+    heads.length = 0;
+    starts.length = 0;
+    ends.length = 0;
+    chunks.length = 0;
+    return out;
+  }
+}

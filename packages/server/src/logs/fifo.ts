@@ -136,8 +136,8 @@ function closeFd(fd: number): void {
 }
 
 /**
- * Opens `fifoPath` for reading without blocking (see the top of this file): the stream starts
- * paused until a 'data' listener (or resume()) is attached.
+ * Opens `fifoPath` for reading without blocking (see the top of this file). Like any Readable, the
+ * stream buffers up to its highWaterMark until a consumer attaches.
  */
 export async function openFifoReader(fifoPath: string): Promise<FifoReader> {
   const rfd = await openAsync(fifoPath, O_RDONLY | O_NONBLOCK);
@@ -147,7 +147,7 @@ export async function openFifoReader(fifoPath: string): Promise<FifoReader> {
     if (!(await fstatAsync(rfd)).isFIFO()) throw new FifoError(`${fifoPath} is not a FIFO`);
     // There is a reader now (rfd), so a non-blocking write-only open succeeds at once.
     keepalive = await openAsync(`/proc/self/fd/${rfd}`, O_WRONLY | O_NONBLOCK);
-    socket = new net.Socket({ fd: rfd, readable: true, writable: false, allowHalfOpen: true, manualStart: true } as net.SocketConstructorOpts);
+    socket = new net.Socket({ fd: rfd, readable: true, writable: false, allowHalfOpen: true });
   } catch (err) {
     closeFd(rfd);
     if (keepalive !== undefined) closeFd(keepalive);

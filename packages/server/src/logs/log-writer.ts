@@ -2,8 +2,8 @@
 //
 // ContainerLogger reads the container's stdout and stderr (FIFO readers, see fifo.ts; a TTY
 // container has stdout only), cuts them into CRI records (cri-log.ts) and appends them to one file,
-// both streams interleaved in the order their bytes arrived; each record is stamped when its line
-// was completed, with strictly increasing timestamps.
+// both streams interleaved in the order their bytes arrived. A record is stamped with the arrival
+// time of the read that completed it, so timestamps never decrease in file order.
 //
 // Memory is bounded: formatted records wait in one queue for the file; when it holds more than
 // `highWaterMark` bytes, the sources are paused (so the kernel pipe fills and the container's
@@ -15,13 +15,16 @@
 // Write errors (disk full, ...) are logged (rate-limited) and the records dropped: the container's
 // output keeps being drained, never blocked or crashed on, as containerd does.
 //
+// Fairness: formatting is CPU work on the event loop; a per-turn time budget shared by all
+// loggers (see TurnScheduler below) keeps a chatty container from delaying everything else.
+//
 // Attach: onOutput() tees the raw output to listeners, each with its own bounded queue; a listener
 // that falls behind misses chunks (and is told how many bytes) rather than stalling the log.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Logger } from '../log';
-import { formatRecords, LineSplitter, LogStream, LogTag, nanoTime } from './cri-log';
+import { CriLogEncoder, LogStream, LogTag, nanoTime } from './cri-log';
 import type { FifoReader } from './fifo';
 
 /** A stream of container output: a plain Readable, or a FIFO reader (which close() can release). */
@@ -56,7 +59,10 @@ export interface OutputListener {
    * not do slow synchronous work. Throwing (or rejecting) unsubscribes the listener.
    */
   data(stream: LogStream, chunk: Buffer): void | Promise<unknown>;
-  /** Chunks totalling `bytes` were dropped because the listener's queue was full (told before the next data()). */
+  /**
+   * Chunks totalling `bytes` were dropped because the listener's queue was full: called at the
+   * first drop, then (with the bytes dropped since) before the next data() or end().
+   */
   dropped?(bytes: number): void;
   /** The output ended (both streams) or the logger was closed; no more calls follow. */
   end?(): void;
@@ -104,9 +110,73 @@ interface SourceState {
   name: LogStream;
   source: LogSource;
   stream: Readable;
-  splitter: LineSplitter;
+  encoder: CriLogEncoder;
   ended: boolean;
 }
+
+// Event-loop fairness. libuv reads a readable pipe up to 32 times (64 KiB each) per poll before
+// moving on, and each read runs the 'data' handler at once: with a few chatty containers one loop
+// turn could take hundreds of milliseconds of formatting. So chunk processing, of all loggers
+// together, gets a time budget per loop turn. A chunk that arrives over budget, or while other
+// loggers have work waiting, is set aside and its logger's sources paused; set-aside chunks are
+// processed from setImmediate (after other I/O and the timers had their turn), one chunk per
+// logger in turn (round robin), so no container's output starves another's.
+const TURN_BUDGET_MS = 4;
+
+interface Deferrable {
+  /** Processes one set-aside chunk; returns whether more remain. */
+  step(): boolean;
+}
+
+class TurnScheduler {
+  private turnStart = -1;
+  private ready: Deferrable[] = [];
+  private readonly queued = new Set<Deferrable>();
+  private scheduled = false;
+
+  /** Whether chunks should be set aside now rather than processed. */
+  mustDefer(): boolean {
+    if (this.ready.length > 0) return true; // others are waiting: no jumping the queue
+    const now = performance.now();
+    if (this.turnStart < 0) {
+      this.turnStart = now;
+      setImmediate(() => (this.turnStart = -1));
+      return false;
+    }
+    return now - this.turnStart > TURN_BUDGET_MS;
+  }
+
+  /** `d` has set-aside chunks. */
+  add(d: Deferrable): void {
+    if (!this.queued.has(d)) {
+      this.queued.add(d);
+      this.ready.push(d);
+    }
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.drain());
+  }
+
+  private drain(): void {
+    this.scheduled = false;
+    const start = performance.now();
+    while (this.ready.length > 0) {
+      if (performance.now() - start > TURN_BUDGET_MS) {
+        this.schedule();
+        return;
+      }
+      const d = this.ready.shift()!;
+      if (d.step()) this.ready.push(d);
+      else this.queued.delete(d);
+    }
+  }
+}
+
+const scheduler = new TurnScheduler();
 
 function streamOf(source: LogSource): Readable {
   return source instanceof Readable ? source : source.stream;
@@ -141,6 +211,8 @@ class Subscription {
   private queue: Array<[LogStream, Buffer]> = [];
   private queuedBytes = 0;
   private droppedBytes = 0;
+  /** dropped() was called since the last data(): further drops wait for the next data(). */
+  private toldDropping = false;
   private busy = false;
   private ending = false;
   closed = false;
@@ -156,7 +228,15 @@ class Subscription {
     if (this.closed || this.ending) return;
     if (this.busy || this.queue.length > 0) {
       if (this.queuedBytes + chunk.length > this.maxQueuedBytes) {
-        this.droppedBytes += chunk.length;
+        if (this.toldDropping) {
+          this.droppedBytes += chunk.length;
+        } else {
+          // Tell it at once (it may be stuck for good and want to give up); later drops are
+          // added up and told before its next data().
+          this.toldDropping = true;
+          this.droppedBytes += chunk.length;
+          this.reportDropped();
+        }
         return;
       }
       this.queue.push([stream, chunk]);
@@ -199,6 +279,7 @@ class Subscription {
 
   private call(stream: LogStream, chunk: Buffer): void {
     this.reportDropped();
+    this.toldDropping = false;
     if (this.closed) return;
     let r: void | Promise<unknown>;
     try {
@@ -259,7 +340,12 @@ export class ContainerLogger {
   private head = 0;
   private queuedBytes = 0;
   private writing = false;
+  /** Paused for backpressure: the file queue is over highWaterMark. */
   private paused = false;
+  /** Chunks set aside over the turn budget, in arrival order. */
+  private deferred: Array<[SourceState, Buffer]> = [];
+  /** close() is taking the sources down: no more resuming. */
+  private stopping = false;
   private finishing: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private finished = false;
@@ -282,8 +368,8 @@ export class ContainerLogger {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     const add = (name: LogStream, source: LogSource | undefined): void => {
       if (!source) return;
-      const splitter = new LineSplitter({ maxLineBytes: opts.maxLineBytes, trailingTag: opts.trailingTag });
-      this.sources.push({ name, source, stream: streamOf(source), splitter, ended: false });
+      const encoder = new CriLogEncoder(name, { maxLineBytes: opts.maxLineBytes, trailingTag: opts.trailingTag });
+      this.sources.push({ name, source, stream: streamOf(source), encoder, ended: false });
     };
     add('stdout', opts.stdout);
     add('stderr', opts.stderr);
@@ -360,7 +446,11 @@ export class ContainerLogger {
 
   private start(): void {
     for (const s of this.sources) {
-      s.stream.on('data', (chunk: Buffer | string) => this.onChunk(s, typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
+      if (s.stream.readableEnded || s.stream.destroyed) {
+        this.onSourceEnd(s);
+        continue;
+      }
+      s.stream.on('data', (chunk: Buffer | string) => this.onData(s, typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
       s.stream.once('end', () => this.onSourceEnd(s));
       s.stream.once('close', () => this.onSourceEnd(s));
       s.stream.on('error', (err: Error) => {
@@ -371,19 +461,52 @@ export class ContainerLogger {
     if (this.sources.length === 0) void this.finish();
   }
 
-  private onChunk(s: SourceState, chunk: Buffer): void {
+  private onData(s: SourceState, chunk: Buffer): void {
     if (s.ended || chunk.length === 0) return;
+    if (this.deferred.length > 0 || scheduler.mustDefer()) {
+      // Keep arrival order: once anything is set aside, everything after it is too.
+      this.deferred.push([s, chunk]);
+      this.updateFlow();
+      scheduler.add(this.deferrable);
+      return;
+    }
+    this.process(s, chunk);
+  }
+
+  /** For the scheduler: one set-aside chunk at a time, then flowing again. */
+  private readonly deferrable: Deferrable = {
+    step: () => {
+      const next = this.deferred.shift();
+      if (next) this.process(next[0], next[1]);
+      if (this.deferred.length > 0) return true;
+      this.updateFlow();
+      return false;
+    },
+  };
+
+  /** Processes set-aside chunks now (before a source's end, or when closing). */
+  private flushDeferred(): void {
+    while (this.deferred.length > 0) {
+      const [s, chunk] = this.deferred.shift()!;
+      this.process(s, chunk);
+    }
+  }
+
+  private process(s: SourceState, chunk: Buffer): void {
     for (const sub of this.subscriptions) sub.deliver(s.name, chunk);
     if (this.path === undefined) return; // nowhere to keep it
-    const records = s.splitter.push(chunk);
-    if (records.length > 0) this.enqueue(formatRecords(s.name, records, this.clock));
+    const out = s.encoder.encode(chunk, this.clock());
+    if (out) this.enqueue(out);
   }
 
   private onSourceEnd(s: SourceState): void {
     if (s.ended) return;
+    this.flushDeferred();
     s.ended = true;
-    const rest = s.splitter.end();
-    if (rest.length > 0 && this.path !== undefined) this.enqueue(formatRecords(s.name, rest, this.clock));
+    if (this.path !== undefined) {
+      const rest = s.encoder.end(this.clock());
+      if (rest) this.enqueue(rest);
+    }
     if (this.sources.every((x) => x.ended)) {
       for (const w of this.allEndedWaiters.splice(0)) w();
       void this.finish();
@@ -395,7 +518,7 @@ export class ContainerLogger {
     this.queuedBytes += buf.length;
     if (!this.paused && this.queuedBytes >= this.highWaterMark) {
       this.paused = true;
-      for (const s of this.sources) if (!s.ended) s.stream.pause();
+      this.updateFlow();
     }
     this.kick();
   }
@@ -403,7 +526,17 @@ export class ContainerLogger {
   private maybeResume(): void {
     if (this.paused && this.queuedBytes <= this.highWaterMark / 4) {
       this.paused = false;
-      for (const s of this.sources) if (!s.ended) s.stream.resume();
+      this.updateFlow();
+    }
+  }
+
+  /** Sources flow unless the file queue is full or chunks are set aside. */
+  private updateFlow(): void {
+    const flow = !this.paused && this.deferred.length === 0 && !this.stopping;
+    for (const s of this.sources) {
+      if (s.ended) continue;
+      if (flow && s.stream.isPaused()) s.stream.resume();
+      else if (!flow && !s.stream.isPaused()) s.stream.pause();
     }
   }
 
@@ -508,8 +641,6 @@ export class ContainerLogger {
     if (this.finishing) return this.finishing;
     this.finishing = (async () => {
       for (const sub of [...this.subscriptions]) sub.end();
-      // Resume anything paused; sources are all ended, but keep the accounting honest.
-      this.paused = false;
       // Writes, then reopens still queued, then writes behind them: until nothing is left.
       while (this.writing || this.head < this.queue.length) await this.whenIdle();
       const fd = this.fd;
@@ -532,6 +663,7 @@ export class ContainerLogger {
         this.log.warn({ path: this.path, timeoutMs }, 'container output did not end in time; closing its FIFOs');
       }
     }
+    this.stopping = true;
     for (const s of this.sources) {
       if (s.ended) continue;
       // Take what the stream has already read (read() emits it as 'data'), then stop it.

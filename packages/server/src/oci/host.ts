@@ -2,7 +2,7 @@
 // are the only functions of src/oci that do I/O: read them once at start and pass the results to the builders.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { invalidArgument } from '../errors';
+import { invalidArgument, notFound } from '../errors';
 import { parseCapabilityMask } from './capabilities';
 import type { ResourceSupport } from './resources';
 import { parseSeccompProfile } from './seccomp';
@@ -56,6 +56,8 @@ export async function readLocalhostSeccomp(file: string): Promise<LinuxSeccomp> 
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
+    // A profile that is not on the node is NOT_FOUND (kubelet shows it as the pod's error); anything else is the request's fault.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`localhost seccomp profile ${file} does not exist on this node`);
     throw invalidArgument(`cannot read localhost seccomp profile ${file}: ${(err as Error).message}`);
   }
   return parseSeccompProfile(text, file);

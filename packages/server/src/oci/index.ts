@@ -10,4 +10,7 @@ export * from './seccomp';
 export * from './sysctl';
 export * from './security';
 export * from './sandbox-spec';
+export * from './devices';
+export * from './signal';
+export * from './container-spec';
 export * from './host';

@@ -37,6 +37,8 @@ export interface SandboxDeps {
   puller: Puller;
   /** For image lookups (the image index reads through the context). */
   ctx: () => CrispContext;
+  /** The pod's containers are stopped and removed with it. */
+  containers?: () => { stopAllIn(sandboxId: string): Promise<void>; removeAllIn(sandboxId: string): Promise<void> };
 }
 
 function nowNanos(): bigint {
@@ -333,6 +335,7 @@ export class SandboxManager {
     if (!rec) return;
     const signal = ownSignal();
     const log = this.deps.logger.child({ podSandboxId: rec.id });
+    await this.deps.containers?.().stopAllIn(rec.id);
     // Network teardown and the pause task's end are independent: do them side by side.
     await allSettledOrThrow([this.teardownNetwork(rec, log, signal), this.stopTask(rec.id, signal)]);
   }
@@ -376,6 +379,7 @@ export class SandboxManager {
     const rec = this.store.find(idOrPrefix);
     if (!rec) return;
     await this.stop(rec.id);
+    await this.deps.containers?.().removeAllIn(rec.id);
     const signal = ownSignal();
     const { containerd } = this.deps;
     await containerd.containers.delete({ id: rec.id }, { signal }).catch((err: unknown) => {

@@ -30,9 +30,11 @@ export interface SandboxRecord extends SandboxFacts {
 }
 
 export function sandboxExtensions(config: cri.PodSandboxConfig, facts: SandboxFacts): Record<string, Any> {
+  // Only the facts go in the JSON: the config (which has 64-bit fields) travels as protobuf.
+  const { id: _id, config: _config, ...plain } = facts as SandboxFacts & Partial<SandboxRecord>;
   return {
     [SANDBOX_CONFIG_EXTENSION]: packMessage(CONFIG_TYPE, cri.PodSandboxConfig, config),
-    [SANDBOX_EXTENSION]: packJson(SANDBOX_EXTENSION_TYPE, facts),
+    [SANDBOX_EXTENSION]: packJson(SANDBOX_EXTENSION_TYPE, plain),
   };
 }
 

@@ -5,6 +5,16 @@ import type { CrispContext } from '../context';
 import { imageFsInfo } from '../rpc/image-fs-info';
 import { imageStatus } from '../rpc/image-status';
 import { listImages } from '../rpc/list-images';
+import { containerStatus } from '../rpc/container-status';
+import { createContainer } from '../rpc/create-container';
+import { listContainers } from '../rpc/list-containers';
+import { removeContainer } from '../rpc/remove-container';
+import { reopenContainerLog } from '../rpc/reopen-container-log';
+import { startContainer } from '../rpc/start-container';
+import { stopContainer } from '../rpc/stop-container';
+import { streamContainers } from '../rpc/stream-containers';
+import { updateContainerResources } from '../rpc/update-container-resources';
+import { getContainerEvents } from '../events/container-events';
 import { listPodSandbox } from '../rpc/list-pod-sandbox';
 import { podSandboxStatus } from '../rpc/pod-sandbox-status';
 import { pullImage } from '../rpc/pull-image';
@@ -42,6 +52,16 @@ export function runtimeService(ctx: CrispContext): cri.RuntimeServiceImplementat
     podSandboxStatus: (req, call) => podSandboxStatus(ctx, req, call),
     listPodSandbox: (req, call) => listPodSandbox(ctx, req, call),
     streamPodSandboxes: (req, call) => streamPodSandboxes(ctx, req, call),
+    createContainer: (req) => createContainer(ctx, req),
+    startContainer: (req) => startContainer(ctx, req),
+    stopContainer: (req) => stopContainer(ctx, req),
+    removeContainer: (req) => removeContainer(ctx, req),
+    containerStatus: (req, call) => containerStatus(ctx, req, call),
+    listContainers: (req, call) => listContainers(ctx, req, call),
+    streamContainers: (req, call) => streamContainers(ctx, req, call),
+    reopenContainerLog: (req) => reopenContainerLog(ctx, req),
+    updateContainerResources: (req, call) => updateContainerResources(ctx, req, call),
+    getContainerEvents: getContainerEvents(ctx.containerEvents),
   });
 }
 

@@ -16,6 +16,17 @@ export const CONTAINER_NAME_LABEL = 'io.crisp.container.name';
 export const SANDBOX_EXTENSION = 'io.crisp.sandbox';
 export const SANDBOX_EXTENSION_TYPE = 'io.crisp.sandbox.v1';
 
+/** containerd extensions holding a container's CRI config (protobuf) and crisp's facts (JSON). */
+export const CONTAINER_CONFIG_EXTENSION = 'io.crisp.container.config';
+export const CONTAINER_EXTENSION = 'io.crisp.container';
+export const CONTAINER_EXTENSION_TYPE = 'io.crisp.container.v1';
+/** When the container's task was started (nanoseconds, decimal). */
+export const STARTED_AT_LABEL = 'io.crisp.started-at';
+
+export function containerLabels(sandboxId: string, name: string): Record<string, string> {
+  return ownedLabels({ [KIND_LABEL]: 'container', [SANDBOX_ID_LABEL]: sandboxId, [CONTAINER_NAME_LABEL]: name });
+}
+
 /** The label filter that lists crisp's objects of one kind (containerd filter syntax). */
 export function kindFilter(kind: ObjectKind): string {
   return `labels."${OWNER_LABEL}"==${OWNER_VALUE},labels."${KIND_LABEL}"==${kind}`;
@@ -33,3 +44,14 @@ export function sandboxLabels(md: { name: string; namespace: string; uid: string
 export function snapshotLabels(kind: ObjectKind, id: string): Record<string, string> {
   return ownedLabels({ [KIND_LABEL]: kind, [kind === 'sandbox' ? SANDBOX_ID_LABEL : 'io.crisp.container-id']: id });
 }
+
+// --- Exit records (written by events/exit-tracker.ts) ---
+// A container's end, kept on its containerd container so that a restarted crisp still knows how and
+// when it ended. All three are written together, once per exit; their absence means "no exit recorded".
+
+/** Exit status of the main process, decimal (137 = SIGKILL; 255 when it vanished unseen). */
+export const EXIT_CODE_LABEL = 'io.crisp.exit.code';
+/** When it exited: nanoseconds since the epoch, decimal string (CRI's finished_at). */
+export const EXIT_AT_LABEL = 'io.crisp.exit.at';
+/** CRI's reason: OOMKilled | Completed | Error | Unknown (see events/exit-labels.ts). */
+export const EXIT_REASON_LABEL = 'io.crisp.exit.reason';

@@ -1,0 +1,692 @@
+// Containers: created from an image and a pod sandbox, started with their stdio going to CRI logs,
+// stopped with the image's stop signal and a timeout, removed with everything crisp made for them.
+// containerd holds all state (labels, extensions); exits are recorded by the EventMonitor.
+import { cri, task } from '@crisp/api';
+import { ContainerdClient, OCI_SPEC_TYPE_URL, isNotFound, packJson, packSpec, timestampToCriNanos, unpackSpec, withLease } from '@crisp/containerd';
+import { randomBytes, createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { CrispConfig } from '../config/schema';
+import type { CrispContext } from '../context';
+import { failedPrecondition, invalidArgument, notFound } from '../errors';
+import {
+  ContainerEventBroadcaster,
+  EXIT_UPDATE_MASK,
+  EventMonitor,
+  ExitRecord,
+  STARTED_UPDATE_MASK,
+  decodeExitLabels,
+  decodeStartedLabel,
+  encodeExitLabels,
+  encodeStartedLabel,
+} from '../events';
+import { resolveImage } from '../image/image-index';
+import type { Logger } from '../log';
+import { ContainerLogger, ContainerFifos, FifoWriter, createFifos, openFifoReader, openFifoWriter, removeFifos } from '../logs';
+import { buildContainerSpec, containerHostPaths, containerSeccompChoice, containerUser } from '../oci/container-spec';
+import { readHostDeviceLookup, readHostDevices } from '../oci/devices';
+import { detectResourceSupport, readOwnCapabilities, readLocalhostSeccomp } from '../oci/host';
+import { readOwnOomScoreAdj } from '../oci/oom';
+import { ResourceSupport, toOciResources } from '../oci/resources';
+import { SIGKILL, stopSignalOf } from '../oci/signal';
+import type { Spec } from '../oci/types';
+import type { UserFiles } from '../oci/user';
+import { sandboxFilePaths } from '../sandbox/files';
+import type { SandboxManager } from '../sandbox/manager';
+import { NameReservations, configHash } from '../sandbox/reservations';
+import { criPodSandboxStatus } from '../sandbox/status';
+import { containerLabels, kindFilter, snapshotLabels } from '../store/labels';
+import { matchesId, matchesLabels } from '../store/filters';
+import { ContainerRecord, containerExtensions } from './record';
+import { ContainerStore } from './store';
+
+/** Create/start/remove run on their own deadline, whatever the caller's. */
+const CONTAINER_OP_TIMEOUT_MS = 4 * 60 * 1000;
+const LINUX_RESOURCES_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources';
+/** The reason ContainerStatus gives a container whose task could not start. */
+export const START_ERROR_LABEL = 'io.crisp.start-error';
+const START_FAILED_EXIT_CODE = 128;
+
+function nowNanos(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+function ownSignal(): AbortSignal {
+  return AbortSignal.timeout(CONTAINER_OP_TIMEOUT_MS);
+}
+
+export interface ContainerDeps {
+  config: CrispConfig;
+  containerd: ContainerdClient;
+  logger: Logger;
+  sandboxes: SandboxManager;
+  monitor: EventMonitor;
+  events: ContainerEventBroadcaster;
+  ctx: () => CrispContext;
+}
+
+interface ContainerIo {
+  logger: ContainerLogger;
+  fifos: ContainerFifos;
+  stdin?: FifoWriter;
+}
+
+/** What a container's state is, from its labels and its task. */
+export interface ContainerState {
+  state: cri.ContainerState;
+  startedAt: bigint;
+  finishedAt: bigint;
+  exitCode: number;
+  reason: string;
+  message: string;
+  pid: number;
+}
+
+export interface TaskInfo {
+  status: task.Status;
+  exitStatus: number;
+  pid: number;
+  /** CRI nanoseconds; 0 until it exits. */
+  exitedAt: bigint;
+}
+
+export function containerState(labels: Record<string, string>, t: TaskInfo | undefined): ContainerState {
+  const startedAt = decodeStartedLabel(labels) ?? 0n;
+  const exit = decodeExitLabels(labels);
+  const startError = labels[START_ERROR_LABEL];
+  if (exit) {
+    return {
+      state: cri.ContainerState.CONTAINER_EXITED,
+      startedAt,
+      finishedAt: exit.exitedAt,
+      exitCode: exit.exitCode,
+      reason: startError !== undefined ? 'ContainerCannotRun' : exit.reason,
+      message: startError ?? '',
+      pid: 0,
+    };
+  }
+  const base = { startedAt, finishedAt: 0n, exitCode: 0, reason: '', message: '', pid: t?.pid ?? 0 };
+  if (!t) return { ...base, state: startedAt > 0n ? cri.ContainerState.CONTAINER_UNKNOWN : cri.ContainerState.CONTAINER_CREATED };
+  switch (t.status) {
+    case task.Status.RUNNING:
+    case task.Status.PAUSED:
+    case task.Status.PAUSING:
+      return { ...base, state: cri.ContainerState.CONTAINER_RUNNING };
+    case task.Status.CREATED:
+      return { ...base, state: cri.ContainerState.CONTAINER_CREATED };
+    case task.Status.STOPPED:
+      // Exited, and the monitor is about to record it.
+      return { ...base, state: cri.ContainerState.CONTAINER_EXITED, finishedAt: t.exitedAt, exitCode: t.exitStatus, reason: t.exitStatus === 0 ? 'Completed' : 'Error', pid: 0 };
+    default:
+      return { ...base, state: cri.ContainerState.CONTAINER_UNKNOWN };
+  }
+}
+
+/** The files of a rootfs as the snapshotter's mounts show it, without mounting (overlay dirs or a bind source). */
+export function rootfsDirs(mounts: { type: string; source: string; options: string[] }[]): string[] {
+  const dirs: string[] = [];
+  for (const m of mounts) {
+    if (m.type === 'overlay') {
+      const opt = (k: string): string | undefined => m.options.find((o) => o.startsWith(`${k}=`))?.slice(k.length + 1);
+      const upper = opt('upperdir');
+      if (upper) dirs.push(upper);
+      dirs.push(...(opt('lowerdir')?.split(':') ?? []));
+    } else if (m.type === 'bind' || m.options.includes('bind') || m.options.includes('rbind')) {
+      dirs.push(m.source);
+    }
+  }
+  return dirs;
+}
+
+async function readFirst(dirs: string[], rel: string): Promise<string | undefined> {
+  for (const d of dirs) {
+    try {
+      return await fs.readFile(path.join(d, rel), 'utf8');
+    } catch {
+      // not in this layer
+    }
+  }
+  return undefined;
+}
+
+export class ContainerManager {
+  readonly store = new ContainerStore();
+  private readonly reservations = new NameReservations<string>();
+  private readonly io = new Map<string, ContainerIo>();
+  private host: { oom: number; caps: string[]; support: ResourceSupport } | undefined;
+  private loaded: Promise<void> | undefined;
+
+  constructor(private readonly deps: ContainerDeps) {
+    deps.monitor.onExit((exit) => {
+      // An amended record corrects one already handled (a late OOM, a real exit after an Unknown).
+      if (exit.kind === 'container' && !exit.amended) void this.exited(exit);
+    });
+  }
+
+  private get log(): Logger {
+    return this.deps.logger;
+  }
+
+  /** Rebuilds the store from containerd and re-attaches the logs of running containers. */
+  startLoading(): void {
+    this.loaded ??= (async () => {
+      for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+        try {
+          await this.store.load(this.deps.containerd, this.log);
+          await this.reattach();
+          this.log.info({ containers: this.store.all().length }, 'containers loaded from containerd');
+          return;
+        } catch (err) {
+          this.log.warn({ err, retryMs: delay }, 'cannot load containers from containerd yet');
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+    })();
+  }
+
+  ready(): Promise<void> {
+    this.startLoading();
+    return this.loaded!;
+  }
+
+  private async hostFacts(): Promise<{ oom: number; caps: string[]; support: ResourceSupport }> {
+    this.host ??= { oom: await readOwnOomScoreAdj(), caps: await readOwnCapabilities(), support: await detectResourceSupport() };
+    return this.host;
+  }
+
+  private ioDir(): string {
+    return path.join(this.deps.config.stateDir, 'io');
+  }
+
+  private volumeRoot(id: string): string {
+    return path.join(this.deps.config.stateDir, 'containers', id, 'volumes');
+  }
+
+  // --- create -------------------------------------------------------------------------------------
+
+  async create(req: cri.CreateContainerRequest): Promise<string> {
+    await Promise.all([this.ready(), this.deps.sandboxes.ready()]);
+    const config = req.config;
+    const md = config?.metadata;
+    if (!config || !md || !md.name) throw invalidArgument('CreateContainer: config.metadata.name is required');
+    if (!config.image?.image) throw invalidArgument('CreateContainer: config.image.image is required');
+    const sandbox = this.deps.sandboxes.store.mustFind(req.podSandboxId);
+    const key = `${md.name}_${sandbox.id}_${md.attempt}`;
+    const hash = configHash({ config, sandbox: sandbox.id });
+    return this.reservations.run(
+      key,
+      hash,
+      () => randomBytes(32).toString('hex'),
+      (id) => this.createNew(id, sandbox.id, config, hash),
+      () => {
+        const rec = this.store.byName(sandbox.id, md.name, md.attempt);
+        return rec ? { id: rec.id, configHash: rec.configHash, value: rec.id } : undefined;
+      },
+      'container',
+    );
+  }
+
+  private async createNew(id: string, sandboxId: string, config: cri.ContainerConfig, hash: string): Promise<string> {
+    const { containerd, config: cfg } = this.deps;
+    const signal = ownSignal();
+    const log = this.log.child({ containerId: id, podSandboxId: sandboxId });
+    const sandbox = this.deps.sandboxes.store.mustFind(sandboxId);
+    const { state, pid } = await this.deps.sandboxes.state(sandbox.id, signal);
+    if (state !== cri.PodSandboxState.SANDBOX_READY) throw failedPrecondition(`pod sandbox ${sandbox.id} is not ready`);
+    const image = await resolveImage(this.deps.ctx(), config.image!.image, signal);
+    if (!image) throw notFound(`image "${config.image!.image}" not found: pull it first`);
+    const runtime = image.metadata.runtime;
+    const host = await this.hostFacts();
+    const snapshotter = cfg.containerd.snapshotter;
+    const undo: { what: string; fn: () => Promise<unknown> }[] = [];
+    try {
+      // Seccomp Localhost profiles are read before anything is made: a missing one is the caller's error.
+      const seccomp = containerSeccompChoice(config);
+      const localhostSeccomp = seccomp.kind === 'localhost' ? await readLocalhostSeccomp(seccomp.path) : undefined;
+
+      const { lease } = await containerd.leases.create(
+        { id: `crisp-container-${id}`, labels: { 'containerd.io/gc.expire': new Date(Date.now() + CONTAINER_OP_TIMEOUT_MS).toISOString() } },
+        { signal },
+      );
+      const leased = withLease(lease!.id, { signal });
+      try {
+        const { mounts } = await containerd.snapshots.prepare(
+          { snapshotter, key: id, parent: image.metadata.chainId ?? '', labels: snapshotLabels('container', id) },
+          leased,
+        );
+        undo.push({ what: 'snapshot', fn: () => containerd.snapshots.remove({ snapshotter, key: id }) });
+
+        const dirs = rootfsDirs(mounts);
+        const [passwd, group] = await Promise.all([readFirst(dirs, 'etc/passwd'), readFirst(dirs, 'etc/group')]);
+        const etcFiles: UserFiles = { ...(passwd !== undefined ? { passwd } : {}), ...(group !== undefined ? { group } : {}) };
+        const volumeRoot = this.volumeRoot(id);
+        const volumeDir = (p: string): string => path.join(volumeRoot, createHash('sha256').update(p).digest('hex').slice(0, 16));
+        const hostPaths = containerHostPaths({ config, imageConfig: runtime, volumeDir });
+        undo.push({ what: 'volumes', fn: () => fs.rm(path.join(cfg.stateDir, 'containers', id), { recursive: true, force: true }) });
+        await Promise.all([...hostPaths.mountSources, ...hostPaths.volumeDirs].map((d) => fs.mkdir(d, { recursive: true })));
+
+        const privileged = config.linux?.securityContext?.privileged ?? false;
+        const spec: Spec = buildContainerSpec({
+          id,
+          config,
+          sandbox: { id: sandbox.id, config: sandbox.config, netnsPath: sandbox.netnsPath, pid, files: sandboxFilePaths(cfg.stateDir, sandbox.id) },
+          imageConfig: runtime,
+          imageName: config.image!.image,
+          etcFiles,
+          nodeHostname: os.hostname(),
+          cgroupDriver: cfg.cgroupDriver,
+          containerdNamespace: cfg.containerd.namespace,
+          ownOomScoreAdj: host.oom,
+          ownCapabilities: host.caps,
+          resourceSupport: host.support,
+          volumeDir,
+          localhostSeccomp,
+          ...(config.devices.length > 0 ? { deviceLookup: await readHostDeviceLookup(config.devices.map((d) => d.hostPath)) } : {}),
+          ...(privileged ? { hostDevices: (await readHostDevices()) ?? [] } : {}),
+        });
+        const user = containerUser(config, runtime.user, etcFiles);
+        const logDir = sandbox.config.logDirectory;
+        const record: ContainerRecord = {
+          id,
+          config,
+          sandboxId: sandbox.id,
+          configHash: hash,
+          image: config.image!.image,
+          imageId: image.id,
+          imageRef: image.repoDigests[0] ?? image.id,
+          logPath: logDir && config.logPath ? path.join(logDir, config.logPath) : '',
+          createdAt: nowNanos().toString(),
+          uid: Number(user.uid),
+          gid: Number(user.gid),
+          additionalGids: user.additionalGids.map(Number),
+          stopSignal: stopSignalOf(runtime.stopSignal, config.stopSignal),
+          volumeDirs: hostPaths.volumeDirs,
+        };
+        const sandboxRuntime = this.deps.config.runtimes[sandbox.runtimeHandler];
+        await containerd.containers.create(
+          {
+            container: {
+              id,
+              image: image.records[0]?.name ?? config.image!.image,
+              labels: containerLabels(sandbox.id, config.metadata!.name),
+              runtime: { name: sandbox.runtime || sandboxRuntime?.runtimeType || 'io.containerd.runc.v2', options: undefined },
+              spec: packSpec(spec),
+              snapshotter,
+              snapshotKey: id,
+              extensions: containerExtensions(config, record),
+              sandbox: '',
+            },
+          },
+          leased,
+        );
+        undo.push({ what: 'container', fn: () => containerd.containers.delete({ id }) });
+        this.store.add(record);
+      } finally {
+        await containerd.leases.delete({ id: lease!.id, sync: false }).catch((err: unknown) => log.warn({ err }, 'could not delete container lease'));
+      }
+      log.info({ name: config.metadata!.name, image: config.image!.image }, 'container created');
+      void this.publish(id, sandbox.id, cri.ContainerEventType.CONTAINER_CREATED_EVENT);
+      return id;
+    } catch (err) {
+      for (const step of undo.reverse()) {
+        try {
+          await step.fn();
+        } catch (cleanupErr) {
+          if (!isNotFound(cleanupErr)) log.warn({ err: cleanupErr, step: step.what }, 'cleanup after failed CreateContainer');
+        }
+      }
+      throw err;
+    }
+  }
+
+  // --- start --------------------------------------------------------------------------------------
+
+  async start(idOrPrefix: string): Promise<void> {
+    await this.ready();
+    const rec = this.store.mustFind(idOrPrefix);
+    const { containerd } = this.deps;
+    const signal = ownSignal();
+    const { container } = await containerd.containers.get({ id: rec.id }, { signal });
+    const t = await this.task(rec.id, signal);
+    const st = containerState(container?.labels ?? {}, t);
+    if (st.state !== cri.ContainerState.CONTAINER_CREATED || t) {
+      throw failedPrecondition(`container ${rec.id} is not in the CREATED state`);
+    }
+    const log = this.log.child({ containerId: rec.id });
+    let io: ContainerIo | undefined;
+    try {
+      io = await this.openIo(rec, true);
+      const { mounts } = await containerd.snapshots.mounts({ snapshotter: this.deps.config.containerd.snapshotter, key: rec.id }, { signal });
+      await containerd.tasks.create(
+        {
+          containerId: rec.id,
+          rootfs: mounts,
+          stdin: io.fifos.stdin ?? '',
+          stdout: io.fifos.stdout,
+          stderr: io.fifos.stderr ?? '',
+          terminal: rec.config.tty,
+          runtimePath: '',
+        },
+        { signal },
+      );
+      try {
+        await containerd.tasks.start({ containerId: rec.id, execId: '' }, { signal });
+      } catch (err) {
+        await containerd.tasks.delete({ containerId: rec.id }).catch(() => undefined);
+        throw err;
+      }
+      await containerd.containers.update(
+        { container: this.labelUpdate(rec.id, encodeStartedLabel(nowNanos())), updateMask: [...STARTED_UPDATE_MASK] },
+        { signal },
+      );
+      log.info('container started');
+      void this.publish(rec.id, rec.sandboxId, cri.ContainerEventType.CONTAINER_STARTED_EVENT);
+    } catch (err) {
+      // The container is EXITED with ContainerCannotRun from here on, as the peers report it.
+      if (io) await this.closeIo(rec.id, false);
+      const message = err instanceof Error ? err.message : String(err);
+      await containerd.containers
+        .update(
+          {
+            container: this.labelUpdate(rec.id, {
+              ...encodeExitLabels({ exitCode: START_FAILED_EXIT_CODE, exitedAt: nowNanos(), reason: 'Error' }),
+              [START_ERROR_LABEL]: message.slice(0, 4000),
+            }),
+            updateMask: [...EXIT_UPDATE_MASK, `labels.${START_ERROR_LABEL}`],
+          },
+          { signal },
+        )
+        .catch((e: unknown) => log.warn({ err: e }, 'could not record the start failure'));
+      throw err;
+    }
+  }
+
+  private labelUpdate(id: string, labels: Record<string, string>) {
+    return { id, labels, image: '', snapshotter: '', snapshotKey: '', extensions: {}, sandbox: '' };
+  }
+
+  /** FIFOs and the CRI log writer of a container; `fresh` makes new FIFOs, else reopens existing ones. */
+  private async openIo(rec: ContainerRecord, fresh: boolean): Promise<ContainerIo> {
+    const tty = rec.config.tty;
+    const fifos = fresh
+      ? await createFifos(this.ioDir(), rec.id, { stdin: rec.config.stdin, tty })
+      : {
+          dir: path.join(this.ioDir(), rec.id),
+          stdout: path.join(this.ioDir(), rec.id, 'stdout'),
+          ...(tty ? {} : { stderr: path.join(this.ioDir(), rec.id, 'stderr') }),
+          ...(rec.config.stdin ? { stdin: path.join(this.ioDir(), rec.id, 'stdin') } : {}),
+        };
+    const stdout = await openFifoReader(fifos.stdout);
+    const stderr = fifos.stderr ? await openFifoReader(fifos.stderr) : undefined;
+    const logger = await ContainerLogger.open({
+      ...(rec.logPath ? { path: rec.logPath } : {}),
+      stdout,
+      ...(stderr ? { stderr } : {}),
+      logger: this.log.child({ containerId: rec.id, component: 'logs' }),
+    });
+    const stdin = fifos.stdin ? await openFifoWriter(fifos.stdin) : undefined;
+    const io: ContainerIo = { logger, fifos, ...(stdin ? { stdin } : {}) };
+    this.io.set(rec.id, io);
+    return io;
+  }
+
+  private async closeIo(id: string, waitForEof: boolean): Promise<void> {
+    const io = this.io.get(id);
+    if (!io) return;
+    this.io.delete(id);
+    io.stdin?.destroy();
+    await io.logger.close({ waitForEof });
+  }
+
+  /** After a crisp restart: running containers' output goes to their log files again. */
+  private async reattach(): Promise<void> {
+    const { tasks } = await this.deps.containerd.tasks.list({ filter: '' });
+    for (const t of tasks) {
+      const rec = this.store.get(t.id);
+      if (!rec || this.io.has(rec.id) || t.status !== task.Status.RUNNING) continue;
+      try {
+        await this.openIo(rec, false);
+      } catch (err) {
+        this.log.warn({ containerId: rec.id, err }, 'could not re-attach to the container output');
+      }
+    }
+  }
+
+  /** The monitor recorded an exit: drain the output, free the shim, tell subscribers. */
+  private async exited(exit: ExitRecord): Promise<void> {
+    const rec = this.store.get(exit.containerId);
+    if (!rec) return;
+    try {
+      await this.closeIo(rec.id, true);
+      await this.deps.containerd.tasks.delete({ containerId: rec.id }).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+      void this.publish(rec.id, rec.sandboxId, cri.ContainerEventType.CONTAINER_STOPPED_EVENT);
+    } catch (err) {
+      this.log.warn({ containerId: rec.id, err }, 'clean-up after the container exited failed');
+    }
+  }
+
+  private async task(id: string, signal?: AbortSignal): Promise<TaskInfo | undefined> {
+    try {
+      const { process } = await this.deps.containerd.tasks.get({ containerId: id, execId: '' }, { signal });
+      return process ? { status: process.status, exitStatus: process.exitStatus, pid: process.pid, exitedAt: timestampToCriNanos(process.exitedAt) } : undefined;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  // --- stop / remove ------------------------------------------------------------------------------
+
+  /** Stop signal, then SIGKILL after `timeoutSeconds` (0: at once). Idempotent; unknown ids are success. */
+  async stop(idOrPrefix: string, timeoutSeconds: number): Promise<void> {
+    await this.ready();
+    const rec = this.store.find(idOrPrefix);
+    if (!rec) return;
+    const { containerd } = this.deps;
+    const signal = ownSignal();
+    const t = await this.task(rec.id, signal);
+    if (!t || t.status === task.Status.STOPPED) return;
+    const exited = containerd.tasks.wait({ containerId: rec.id, execId: '' }, { signal });
+    exited.catch(() => undefined);
+    const kill = (sig: number): Promise<unknown> =>
+      containerd.tasks.kill({ containerId: rec.id, execId: '', signal: sig, all: true }, { signal }).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+    if (timeoutSeconds > 0) {
+      await kill(rec.stopSignal);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        exited.then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutSeconds * 1000))),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        this.log.info({ containerId: rec.id, timeoutSeconds }, 'container ignored its stop signal: killing it');
+        await kill(SIGKILL);
+      }
+    } else {
+      await kill(SIGKILL);
+    }
+    await exited.catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+    // Return once the exit is recorded, so that a status right after shows it.
+    await this.deps.monitor.waitForExit(rec.id, AbortSignal.timeout(10_000)).catch(() => undefined);
+  }
+
+  /** Stops if needed and removes task, container, snapshot, FIFOs and volumes; the log file stays (kubelet owns it). */
+  async remove(idOrPrefix: string): Promise<void> {
+    await this.ready();
+    const rec = this.store.find(idOrPrefix);
+    if (!rec) return;
+    const { containerd } = this.deps;
+    const signal = ownSignal();
+    await this.stop(rec.id, 0);
+    await this.closeIo(rec.id, false);
+    const ignoreGone = (err: unknown): void => {
+      if (!isNotFound(err)) throw err;
+    };
+    await containerd.tasks.delete({ containerId: rec.id }, { signal }).catch(ignoreGone);
+    await containerd.containers.delete({ id: rec.id }, { signal }).catch(ignoreGone);
+    await containerd.snapshots.remove({ snapshotter: this.deps.config.containerd.snapshotter, key: rec.id }, { signal }).catch(ignoreGone);
+    await removeFifos(path.join(this.ioDir(), rec.id));
+    await fs.rm(path.join(this.deps.config.stateDir, 'containers', rec.id), { recursive: true, force: true });
+    this.store.delete(rec.id);
+    this.log.info({ containerId: rec.id }, 'container removed');
+    void this.publish(rec.id, rec.sandboxId, cri.ContainerEventType.CONTAINER_DELETED_EVENT);
+  }
+
+  async stopAllIn(sandboxId: string): Promise<void> {
+    await this.ready();
+    await Promise.all(this.store.inSandbox(sandboxId).map((c) => this.stop(c.id, 0)));
+  }
+
+  async removeAllIn(sandboxId: string): Promise<void> {
+    await this.ready();
+    await Promise.all(this.store.inSandbox(sandboxId).map((c) => this.remove(c.id)));
+  }
+
+  // --- status / list ------------------------------------------------------------------------------
+
+  criStatus(rec: ContainerRecord, st: ContainerState): cri.ContainerStatus {
+    const c = rec.config;
+    return {
+      id: rec.id,
+      metadata: c.metadata,
+      state: st.state,
+      createdAt: BigInt(rec.createdAt),
+      startedAt: st.startedAt,
+      finishedAt: st.finishedAt,
+      exitCode: st.exitCode,
+      image: c.image ?? cri.ImageSpec.fromPartial({ image: rec.image }),
+      imageRef: rec.imageRef,
+      reason: st.reason,
+      message: st.message,
+      labels: c.labels,
+      annotations: c.annotations,
+      mounts: c.mounts,
+      logPath: rec.logPath,
+      resources: c.linux?.resources ? { linux: c.linux.resources } : undefined,
+      imageId: rec.imageId,
+      user: { linux: { uid: BigInt(rec.uid), gid: BigInt(rec.gid), supplementalGroups: rec.additionalGids.map(BigInt) } },
+      stopSignal: cri.Signal.RUNTIME_DEFAULT,
+    };
+  }
+
+  async status(idOrPrefix: string, verbose: boolean, signal: AbortSignal): Promise<cri.ContainerStatusResponse> {
+    await this.ready();
+    const rec = this.store.mustFind(idOrPrefix);
+    const [{ container }, t] = await Promise.all([this.deps.containerd.containers.get({ id: rec.id }, { signal }), this.task(rec.id, signal)]);
+    const st = containerState(container?.labels ?? {}, t);
+    const info: Record<string, string> = {};
+    if (verbose && container?.spec) {
+      info['info'] = JSON.stringify({
+        pid: st.pid,
+        sandboxID: rec.sandboxId,
+        snapshotKey: rec.id,
+        snapshotter: container.snapshotter,
+        runtimeSpec: container.spec.typeUrl === OCI_SPEC_TYPE_URL ? unpackSpec(container.spec) : undefined,
+        logPath: rec.logPath,
+      });
+    }
+    return { status: this.criStatus(rec, st), info };
+  }
+
+  /** One Containers.List and one Tasks.List, however many containers. */
+  async list(filter: cri.ContainerFilter | undefined, signal: AbortSignal): Promise<cri.Container[]> {
+    await this.ready();
+    const [{ containers }, { tasks }] = await Promise.all([
+      this.deps.containerd.containers.list({ filters: [kindFilter('container')] }, { signal }),
+      this.deps.containerd.tasks.list({ filter: '' }, { signal }),
+    ]);
+    const taskById = new Map(tasks.map((t) => [t.id, { status: t.status, exitStatus: t.exitStatus, pid: t.pid, exitedAt: timestampToCriNanos(t.exitedAt) }]));
+    const out: cri.Container[] = [];
+    for (const c of containers) {
+      const rec = this.store.get(c.id);
+      if (!rec) continue;
+      const st = containerState(c.labels, taskById.get(c.id));
+      if (filter) {
+        if (!matchesId(filter.id, rec.id)) continue;
+        if (filter.podSandboxId && !rec.sandboxId.startsWith(filter.podSandboxId)) continue;
+        if (filter.state && filter.state.state !== st.state) continue;
+        if (!matchesLabels(filter.labelSelector, rec.config.labels)) continue;
+      }
+      out.push({
+        id: rec.id,
+        podSandboxId: rec.sandboxId,
+        metadata: rec.config.metadata,
+        image: rec.config.image,
+        imageRef: rec.imageRef,
+        state: st.state,
+        createdAt: BigInt(rec.createdAt),
+        labels: rec.config.labels,
+        annotations: rec.config.annotations,
+        imageId: rec.imageId,
+      });
+    }
+    return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
+  }
+
+  // --- logs / resources ---------------------------------------------------------------------------
+
+  async reopenLog(idOrPrefix: string): Promise<void> {
+    await this.ready();
+    const rec = this.store.mustFind(idOrPrefix);
+    const io = this.io.get(rec.id);
+    const t = await this.task(rec.id);
+    if (!io || !t || t.status !== task.Status.RUNNING) throw failedPrecondition(`container ${rec.id} is not running: its log cannot be reopened`);
+    await io.logger.reopen();
+  }
+
+  async updateResources(idOrPrefix: string, resources: cri.LinuxContainerResources | undefined, signal: AbortSignal): Promise<void> {
+    await this.ready();
+    const rec = this.store.mustFind(idOrPrefix);
+    if (!resources) return;
+    const host = await this.hostFacts();
+    const { containerd } = this.deps;
+    const { container } = await containerd.containers.get({ id: rec.id }, { signal });
+    if (!container?.spec) throw notFound(`container ${rec.id} has no spec`);
+    const spec = unpackSpec<Spec>(container.spec);
+    const oci = toOciResources(resources, host.support, spec.linux?.resources, `container ${rec.id}`);
+    const t = await this.task(rec.id, signal);
+    if (t && t.status !== task.Status.STOPPED) {
+      await containerd.tasks.update({ containerId: rec.id, resources: packJson(LINUX_RESOURCES_TYPE_URL, oci), annotations: {} }, { signal });
+    }
+    spec.linux = { ...(spec.linux ?? {}), resources: oci };
+    const config = { ...rec.config, linux: { ...(rec.config.linux ?? cri.LinuxContainerConfig.fromPartial({})), resources } };
+    const updated: ContainerRecord = { ...rec, config };
+    await containerd.containers.update(
+      {
+        container: { id: rec.id, labels: {}, image: '', snapshotter: '', snapshotKey: '', sandbox: '', spec: packSpec(spec), extensions: containerExtensions(config, updated) },
+        updateMask: ['spec', 'extensions'],
+      },
+      { signal },
+    );
+    this.store.add(updated);
+  }
+
+  // --- events -------------------------------------------------------------------------------------
+
+  private async publish(id: string, sandboxId: string, type: cri.ContainerEventType): Promise<void> {
+    if (this.deps.events.subscriberCount === 0) return;
+    try {
+      const sandbox = this.deps.sandboxes.store.get(sandboxId);
+      const signal = AbortSignal.timeout(10_000);
+      const podSandboxStatus = sandbox ? criPodSandboxStatus(sandbox, (await this.deps.sandboxes.state(sandboxId, signal)).state) : undefined;
+      const containersStatuses = (
+        await Promise.all(
+          this.store.inSandbox(sandboxId).map(async (rec) => {
+            const [{ container }, t] = await Promise.all([this.deps.containerd.containers.get({ id: rec.id }, { signal }), this.task(rec.id, signal)]);
+            return this.criStatus(rec, containerState(container?.labels ?? {}, t));
+          }),
+        ).catch(() => [])
+      );
+      this.deps.events.publish({ containerId: id, containerEventType: type, createdAt: nowNanos(), podSandboxStatus, containersStatuses });
+    } catch (err) {
+      this.log.debug({ containerId: id, err }, 'could not publish a container event');
+    }
+  }
+}
