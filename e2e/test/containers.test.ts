@@ -188,6 +188,67 @@ describe('containers', () => {
     expect((await grpcError(crisp.runtime.reopenContainerLog({ containerId: c.id }))).code).toBe(Status.FAILED_PRECONDITION);
   });
 
+  it('updates a running container\'s memory limit, and the pod\'s limits', async () => {
+    const c = await run('resize', ['sh', '-c', 'while :; do sleep 1; done'], { linux: { resources: { memoryLimitInBytes: 64n * 1024n * 1024n } } as never }, false);
+    await crisp.runtime.updateContainerResources({ containerId: c.id, linux: cri.LinuxContainerResources.fromPartial({ memoryLimitInBytes: 96n * 1024n * 1024n }) });
+    const pid = (JSON.parse((await crisp.runtime.containerStatus({ containerId: c.id, verbose: true })).info['info']!) as { pid: number }).pid;
+    const cgroup = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => /:memory:/.test(l))!.split(':')[2]!;
+    expect(readFileSync(`/sys/fs/cgroup/memory${cgroup}/memory.limit_in_bytes`, 'utf8').trim()).toBe(String(96 * 1024 * 1024));
+    expect((await status(c.id)).resources?.linux?.memoryLimitInBytes).toBe(96n * 1024n * 1024n);
+    expect(
+      (await grpcError(crisp.runtime.updateContainerResources({ containerId: c.id, linux: cri.LinuxContainerResources.fromPartial({ cpuQuota: 50000n }) }))).code,
+    ).toBe(Status.INVALID_ARGUMENT);
+    await crisp.runtime.updatePodSandboxResources({ podSandboxId: podId, resources: cri.LinuxContainerResources.fromPartial({ memoryLimitInBytes: 512n * 1024n * 1024n }) });
+    await crisp.runtime.stopContainer({ containerId: c.id, timeout: 0n });
+  });
+
+  it('shares /dev/shm between the containers of a pod', async () => {
+    const writer = await run('shm-writer', ['sh', '-c', 'echo shared > /dev/shm/token; sleep 1000'], {}, false);
+    const reader = await eventually('the token in /dev/shm', async () => {
+      const c = await run(`shm-reader-${Date.now()}`, ['cat', '/dev/shm/token']);
+      return c.status.exitCode === 0 ? c : undefined;
+    });
+    expect(reader.log()[0]?.text).toBe('shared');
+    await crisp.runtime.stopContainer({ containerId: writer.id, timeout: 0n });
+  });
+
+  it('answers a retried CreateContainer with the same id', async () => {
+    const cfg = containerConfig('retried', busybox, ['true']);
+    const first = await crisp.runtime.createContainer({ podSandboxId: podId, config: cfg }, { signal: AbortSignal.timeout(5) }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    void first;
+    const [a, b] = await Promise.all([crisp.runtime.createContainer({ podSandboxId: podId, config: cfg }), crisp.runtime.createContainer({ podSandboxId: podId, config: cfg })]);
+    expect(a.containerId).toBe(b.containerId);
+    const named = (await crisp.runtime.listContainers({ filter: { id: '', labelSelector: { container: 'retried' } } })).containers;
+    expect(named.map((c) => c.id)).toEqual([a.containerId]);
+  });
+
+  it('streams container events to GetContainerEvents subscribers', async () => {
+    const abort = new AbortController();
+    const seen: { id: string; type: cri.ContainerEventType; pod?: string; statuses: number }[] = [];
+    const reading = (async () => {
+      for await (const ev of crisp.runtime.getContainerEvents({}, { signal: abort.signal })) {
+        seen.push({ id: ev.containerId, type: ev.containerEventType, pod: ev.podSandboxStatus?.id, statuses: ev.containersStatuses.length });
+      }
+    })().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    const c = await run('evented', ['true']);
+    await crisp.runtime.removeContainer({ containerId: c.id });
+    await eventually('the DELETED event', async () => seen.some((e) => e.id === c.id && e.type === cri.ContainerEventType.CONTAINER_DELETED_EVENT));
+    abort.abort();
+    await reading;
+    const mine = seen.filter((e) => e.id === c.id);
+    expect(mine.map((e) => e.type)).toEqual([
+      cri.ContainerEventType.CONTAINER_CREATED_EVENT,
+      cri.ContainerEventType.CONTAINER_STARTED_EVENT,
+      cri.ContainerEventType.CONTAINER_STOPPED_EVENT,
+      cri.ContainerEventType.CONTAINER_DELETED_EVENT,
+    ]);
+    expect(mine.filter((e) => !(e.pod === podId && e.statuses > 0))).toEqual([]);
+  });
+
   it('lists with filters', async () => {
     const all = (await crisp.runtime.listContainers({})).containers;
     expect(all.length).toBeGreaterThan(5);

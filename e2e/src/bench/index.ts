@@ -11,6 +11,7 @@ import { pushFixtures } from '../images';
 import { startRegistry } from '../registry';
 import { runCommand } from '../proc';
 import { makeTempDir } from '../tmp';
+import { benchContainerLifecycle, benchContainerReads, crispLeftovers, reportContainerLifecycle, reportContainerReads } from './containers';
 import { benchPull, reportPull } from './pull';
 import { benchSandboxLifecycle, reportLifecycle } from './sandbox';
 
@@ -21,8 +22,13 @@ const CRISP_NS = 'crisp-bench';
 async function main(): Promise<void> {
   const rounds = Number(process.env['CRISP_BENCH_ROUNDS'] ?? 3);
   const lifecycleRounds = Number(process.env['CRISP_BENCH_LIFECYCLE_ROUNDS'] ?? 20);
+  const containerRounds = Number(process.env['CRISP_BENCH_CONTAINER_ROUNDS'] ?? 20);
+  const containerCount = Number(process.env['CRISP_BENCH_CONTAINERS'] ?? 100);
+  const concurrency = Number(process.env['CRISP_BENCH_CONCURRENCY'] ?? 8);
+  // Which sections to run (comma-separated): pull, sandbox, containers; all by default.
+  const sections = new Set((process.env['CRISP_BENCH_SECTIONS'] ?? 'pull,sandbox,containers').split(',').map((s) => s.trim()));
   const registry = await startRegistry();
-  const { big, pause } = await pushFixtures(registry, ['big', 'pause']);
+  const { big, pause, busybox } = await pushFixtures(registry, ['big', 'pause', 'busybox']);
   const cniDir = makeTempDir('crisp-bench-netd-');
   const ipamDir = makeTempDir('crisp-bench-ipam-');
   writeFileSync(
@@ -51,12 +57,34 @@ async function main(): Promise<void> {
   const peer = createClient(cri.RuntimeServiceDefinition, peerChannel);
   const peerImages = createClient(cri.ImageServiceDefinition, peerChannel);
   try {
-    const bytes = big.image.layers.reduce((n, l) => n + l.size, 0);
-    process.stdout.write(reportPull(await benchPull(containerd, crisp, CRISP_NS, big, rounds), bytes) + '\n\n');
+    if (sections.has('pull')) {
+      const bytes = big.image.layers.reduce((n, l) => n + l.size, 0);
+      process.stdout.write(reportPull(await benchPull(containerd, crisp, CRISP_NS, big, rounds), bytes) + '\n\n');
+    }
 
     await crisp.images.pullImage({ image: { image: pause.reference } });
     await peerImages.pullImage({ image: { image: pause.reference } });
-    process.stdout.write(reportLifecycle(await benchSandboxLifecycle(crisp.runtime, peer, lifecycleRounds)) + '\n');
+    if (sections.has('sandbox')) {
+      process.stdout.write(reportLifecycle(await benchSandboxLifecycle(crisp.runtime, peer, lifecycleRounds)) + '\n\n');
+    }
+
+    if (sections.has('containers')) {
+      await crisp.images.pullImage({ image: { image: busybox.reference } });
+      await peerImages.pullImage({ image: { image: busybox.reference } });
+      const crispTarget = { name: 'crisp', rt: crisp.runtime };
+      const peerTarget = { name: 'containerd CRI', rt: peer };
+      process.stdout.write(reportContainerLifecycle(await benchContainerLifecycle(crispTarget, peerTarget, busybox.reference, containerRounds)) + '\n\n');
+      const reads = await benchContainerReads(crispTarget, peerTarget, busybox.reference, {
+        containers: containerCount,
+        concurrency,
+        listCalls: 50,
+        statusCalls: 100,
+        crispPid: crisp.pid,
+      });
+      process.stdout.write(reportContainerReads(reads) + '\n');
+      const left = await crispLeftovers({ containerdAddress: containerd.address, namespace: CRISP_NS, snapshotter: 'overlayfs', stateDir: crisp.stateDir });
+      process.stdout.write(`  crisp leftovers after clean-up: ${left.length === 0 ? 'none' : left.join('; ')}\n`);
+    }
   } finally {
     peerChannel.close();
     await crisp.stop();

@@ -9,3 +9,4 @@ export type { Logger } from './log';
 export * from './network';
 export { crispVersion } from './version';
 export * from './devmode';
+export * from './logs';

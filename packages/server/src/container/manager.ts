@@ -98,7 +98,9 @@ export function containerState(labels: Record<string, string>, t: TaskInfo | und
   if (exit) {
     return {
       state: cri.ContainerState.CONTAINER_EXITED,
-      startedAt,
+      // The start is stamped when containerd reports it, which for a very short process can be a few µs
+      // after its exit: kubelet expects started <= finished.
+      startedAt: startedAt > exit.exitedAt ? exit.exitedAt : startedAt,
       finishedAt: exit.exitedAt,
       exitCode: exit.exitCode,
       reason: startError !== undefined ? 'ContainerCannotRun' : exit.reason,
@@ -156,11 +158,18 @@ export class ContainerManager {
   private readonly io = new Map<string, ContainerIo>();
   private host: { oom: number; caps: string[]; support: ResourceSupport } | undefined;
   private loaded: Promise<void> | undefined;
+  /** Exit handling under way, by container: Remove waits for it so events stay in order. */
+  private readonly exiting = new Map<string, Promise<void>>();
+  /** Events are published one after the other, in the order they happened. */
+  private publishing: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: ContainerDeps) {
     deps.monitor.onExit((exit) => {
       // An amended record corrects one already handled (a late OOM, a real exit after an Unknown).
-      if (exit.kind === 'container' && !exit.amended) void this.exited(exit);
+      if (exit.kind === 'container' && !exit.amended) {
+        const done = this.exited(exit).finally(() => this.exiting.delete(exit.containerId));
+        this.exiting.set(exit.containerId, done);
+      }
     });
   }
 
@@ -270,7 +279,7 @@ export class ContainerManager {
         const spec: Spec = buildContainerSpec({
           id,
           config,
-          sandbox: { id: sandbox.id, config: sandbox.config, netnsPath: sandbox.netnsPath, pid, files: sandboxFilePaths(cfg.stateDir, sandbox.id) },
+          sandbox: { id: sandbox.id, config: sandbox.config, netnsPath: sandbox.netnsPath, pid, files: sandboxFilePaths(cfg.stateDir, sandbox.id), devShmPath: sandbox.devShmPath },
           imageConfig: runtime,
           imageName: config.image!.image,
           etcFiles,
@@ -370,6 +379,7 @@ export class ContainerManager {
         },
         { signal },
       );
+      const startedAt = nowNanos();
       try {
         await containerd.tasks.start({ containerId: rec.id, execId: '' }, { signal });
       } catch (err) {
@@ -377,7 +387,7 @@ export class ContainerManager {
         throw err;
       }
       await containerd.containers.update(
-        { container: this.labelUpdate(rec.id, encodeStartedLabel(nowNanos())), updateMask: [...STARTED_UPDATE_MASK] },
+        { container: this.labelUpdate(rec.id, encodeStartedLabel(startedAt)), updateMask: [...STARTED_UPDATE_MASK] },
         { signal },
       );
       log.info('container started');
@@ -418,14 +428,25 @@ export class ContainerManager {
           ...(rec.config.stdin ? { stdin: path.join(this.ioDir(), rec.id, 'stdin') } : {}),
         };
     const stdout = await openFifoReader(fifos.stdout);
-    const stderr = fifos.stderr ? await openFifoReader(fifos.stderr) : undefined;
-    const logger = await ContainerLogger.open({
-      ...(rec.logPath ? { path: rec.logPath } : {}),
-      stdout,
-      ...(stderr ? { stderr } : {}),
-      logger: this.log.child({ containerId: rec.id, component: 'logs' }),
-    });
-    const stdin = fifos.stdin ? await openFifoWriter(fifos.stdin) : undefined;
+    let stderr: Awaited<ReturnType<typeof openFifoReader>> | undefined;
+    let logger: ContainerLogger;
+    try {
+      stderr = fifos.stderr ? await openFifoReader(fifos.stderr) : undefined;
+      logger = await ContainerLogger.open({
+        ...(rec.logPath ? { path: rec.logPath } : {}),
+        stdout,
+        ...(stderr ? { stderr } : {}),
+        logger: this.log.child({ containerId: rec.id, component: 'logs' }),
+      });
+    } catch (err) {
+      stdout.close();
+      stderr?.close();
+      throw err;
+    }
+    const stdin = fifos.stdin ? await openFifoWriter(fifos.stdin).catch(async (err: unknown) => {
+      await logger.close({ waitForEof: false });
+      throw err;
+    }) : undefined;
     const io: ContainerIo = { logger, fifos, ...(stdin ? { stdin } : {}) };
     this.io.set(rec.id, io);
     return io;
@@ -525,6 +546,7 @@ export class ContainerManager {
     const { containerd } = this.deps;
     const signal = ownSignal();
     await this.stop(rec.id, 0);
+    await this.exiting.get(rec.id);
     await this.closeIo(rec.id, false);
     const ignoreGone = (err: unknown): void => {
       if (!isNotFound(err)) throw err;
@@ -670,20 +692,30 @@ export class ContainerManager {
 
   // --- events -------------------------------------------------------------------------------------
 
-  private async publish(id: string, sandboxId: string, type: cri.ContainerEventType): Promise<void> {
+  private publish(id: string, sandboxId: string, type: cri.ContainerEventType): Promise<void> {
+    this.publishing = this.publishing.then(() => this.publishNow(id, sandboxId, type));
+    return this.publishing;
+  }
+
+  private async publishNow(id: string, sandboxId: string, type: cri.ContainerEventType): Promise<void> {
     if (this.deps.events.subscriberCount === 0) return;
     try {
       const sandbox = this.deps.sandboxes.store.get(sandboxId);
       const signal = AbortSignal.timeout(10_000);
       const podSandboxStatus = sandbox ? criPodSandboxStatus(sandbox, (await this.deps.sandboxes.state(sandboxId, signal)).state) : undefined;
+      // A container removed meanwhile is simply left out.
       const containersStatuses = (
         await Promise.all(
           this.store.inSandbox(sandboxId).map(async (rec) => {
-            const [{ container }, t] = await Promise.all([this.deps.containerd.containers.get({ id: rec.id }, { signal }), this.task(rec.id, signal)]);
-            return this.criStatus(rec, containerState(container?.labels ?? {}, t));
+            try {
+              const [{ container }, t] = await Promise.all([this.deps.containerd.containers.get({ id: rec.id }, { signal }), this.task(rec.id, signal)]);
+              return this.criStatus(rec, containerState(container?.labels ?? {}, t));
+            } catch {
+              return undefined;
+            }
           }),
-        ).catch(() => [])
-      );
+        )
+      ).filter((st): st is cri.ContainerStatus => st !== undefined);
       this.deps.events.publish({ containerId: id, containerEventType: type, createdAt: nowNanos(), podSandboxStatus, containersStatuses });
     } catch (err) {
       this.log.debug({ containerId: id, err }, 'could not publish a container event');

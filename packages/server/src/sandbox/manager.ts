@@ -2,7 +2,9 @@
 // teardown run on their own deadlines, not the caller's: a kubelet that gives up must neither leave
 // half a pod behind nor make the retry fail (see reservations.ts).
 import { cri, runcOptions, task } from '@crisp/api';
-import { ContainerdClient, isNotFound, packMessage, packSpec, withLease } from '@crisp/containerd';
+import { ContainerdClient, isNotFound, packJson, packMessage, packSpec, withLease } from '@crisp/containerd';
+import { detectResourceSupport } from '../oci/host';
+import { ResourceSupport, toOciResources } from '../oci/resources';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +23,7 @@ import type { CrispContext } from '../context';
 import { removeSandboxDir, writeSandboxFiles } from './files';
 import { SandboxRecord, hostNetwork, sandboxExtensions } from './record';
 import { NameReservations, configHash, podKey } from './reservations';
+import { mountShm, shmPath, unmountShm } from './shm';
 import { SandboxStore } from './store';
 
 /** Creating or tearing down a pod may take this long, whatever the caller's deadline. */
@@ -65,6 +68,7 @@ export class SandboxManager {
   readonly store = new SandboxStore();
   private readonly reservations = new NameReservations<string>();
   private ownOom: number | undefined;
+  private resourceSupport: ResourceSupport | undefined;
 
   constructor(private readonly deps: SandboxDeps) {}
 
@@ -177,6 +181,13 @@ export class SandboxManager {
           this.ownOom ??= await readOwnOomScoreAdj();
         })(),
       ]);
+      let devShmPath: string | undefined;
+      if (config.linux?.securityContext?.namespaceOptions?.ipc !== cri.NamespaceMode.NODE) {
+        const shm = shmPath(cfg.stateDir, id);
+        await mountShm(shm);
+        undo.push({ what: 'shm', fn: () => unmountShm(shm) });
+        devShmPath = shm;
+      }
       const meta = image.group.metadata;
       const netnsPath = network?.netnsPath;
       phase('prepare');
@@ -189,6 +200,7 @@ export class SandboxManager {
         cgroupDriver: cfg.cgroupDriver,
         ownOomScoreAdj: this.ownOom!,
         runtimeHandler: runtime.name,
+        devShmPath,
       });
       const record: SandboxRecord = {
         id,
@@ -199,6 +211,7 @@ export class SandboxManager {
         ...(netnsPath ? { netnsPath } : {}),
         ips: [],
         ...(network ? { cniNetwork: network.network.name } : {}),
+        ...(devShmPath ? { devShmPath } : {}),
         createdAt: nowNanos().toString(),
         image: image.ref,
       };
@@ -388,8 +401,28 @@ export class SandboxManager {
     await containerd.snapshots.remove({ snapshotter: this.deps.config.containerd.snapshotter, key: rec.id }, { signal }).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
+    if (rec.devShmPath) await unmountShm(rec.devShmPath);
     await removeSandboxDir(this.deps.config.stateDir, rec.id);
     this.store.delete(rec.id);
+  }
+
+  /**
+   * UpdatePodSandboxResources: kubelet owns the pod cgroup itself (runc has no pod-level cgroup of its
+   * own to set), so crisp validates the pod's new limits and applies them to the pause container's
+   * cgroup, as a runtime-visible record of what the pod may use.
+   */
+  async updateResources(idOrPrefix: string, resources: cri.LinuxContainerResources | undefined, signal: AbortSignal): Promise<void> {
+    await this.ready();
+    const rec = this.store.mustFind(idOrPrefix);
+    if (!resources) return;
+    this.resourceSupport ??= await detectResourceSupport();
+    const oci = toOciResources(resources, this.resourceSupport, undefined, `pod sandbox ${rec.id}`);
+    const { state } = await this.state(rec.id, signal);
+    if (state !== cri.PodSandboxState.SANDBOX_READY) throw failedPrecondition(`pod sandbox ${rec.id} is not ready`);
+    await this.deps.containerd.tasks.update(
+      { containerId: rec.id, resources: packJson('types.containerd.io/opencontainers/runtime-spec/1/LinuxResources', oci), annotations: {} },
+      { signal },
+    );
   }
 
   /** READY while the pause task runs; anything else (stopped, dead, gone) is NOTREADY. */

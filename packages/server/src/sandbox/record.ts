@@ -17,6 +17,8 @@ export interface SandboxFacts {
   netnsPath?: string;
   /** Pod IPs from CNI, primary first. */
   ips: string[];
+  /** The pod's shared /dev/shm (a tmpfs crisp mounted); absent with host IPC. */
+  devShmPath?: string;
   /** CNI network that set the pod up, so teardown uses the same one. */
   cniNetwork?: string;
   /** Nanoseconds since the epoch, as a decimal string (JSON has no 64-bit integers). */

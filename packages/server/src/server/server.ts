@@ -23,6 +23,7 @@ import { runPodSandbox } from '../rpc/run-pod-sandbox';
 import { stopPodSandbox } from '../rpc/stop-pod-sandbox';
 import { streamPodSandboxes } from '../rpc/stream-pod-sandboxes';
 import { updateRuntimeConfig } from '../rpc/update-runtime-config';
+import { updatePodSandboxResources } from '../rpc/update-pod-sandbox-resources';
 import { removeImage } from '../rpc/remove-image';
 import { runtimeConfig } from '../rpc/runtime-config';
 import { status } from '../rpc/status';
@@ -52,6 +53,7 @@ export function runtimeService(ctx: CrispContext): cri.RuntimeServiceImplementat
     podSandboxStatus: (req, call) => podSandboxStatus(ctx, req, call),
     listPodSandbox: (req, call) => listPodSandbox(ctx, req, call),
     streamPodSandboxes: (req, call) => streamPodSandboxes(ctx, req, call),
+    updatePodSandboxResources: (req, call) => updatePodSandboxResources(ctx, req, call),
     createContainer: (req) => createContainer(ctx, req),
     startContainer: (req) => startContainer(ctx, req),
     stopContainer: (req) => stopContainer(ctx, req),
