@@ -1,7 +1,7 @@
 // Running commands (ctr, runc, ...) from tests, and small process helpers.
 
+import { tailFile } from '@crisp/server';
 import { ChildProcess, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
 
 export interface CommandResult {
@@ -116,21 +116,9 @@ export function waitChildExit(child: ChildProcess, timeoutMs: number): Promise<b
 }
 
 /** The last `maxBytes` of a file ('' if unreadable). */
+/** The end of a (log) file, for error messages. */
 export function tail(file: string, maxBytes = 4096): string {
-  try {
-    const fd = fs.openSync(file, 'r');
-    try {
-      const size = fs.fstatSync(fd).size;
-      const len = Math.min(size, maxBytes);
-      const buf = Buffer.alloc(len);
-      fs.readSync(fd, buf, 0, len, size - len);
-      return buf.toString('utf8');
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return '';
-  }
+  return tailFile(file, maxBytes);
 }
 
 // Children still running when the test process exits normally get SIGKILL.

@@ -1,5 +1,3 @@
-import { Status } from 'nice-grpc-common';
-import { CrispError } from '../src/errors';
 import {
   ALL_CAPABILITIES,
   allCapabilities,
@@ -10,17 +8,7 @@ import {
   parseCapabilityMask,
 } from '../src/oci/capabilities';
 import { DEFAULT_CAPABILITIES } from '../src/oci/defaults';
-
-function invalid(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CrispError);
-    expect((err as CrispError).code).toBe(Status.INVALID_ARGUMENT);
-    return (err as Error).message;
-  }
-  throw new Error('expected an error');
-}
+import { invalid } from './expect-status';
 
 /** This node: every capability but CAP_SYS_RESOURCE (bit 24). */
 const OWN = parseCapabilityMask('000001fffeffffff');

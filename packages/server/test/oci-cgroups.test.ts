@@ -1,19 +1,7 @@
-import { Status } from 'nice-grpc-common';
-import { CrispError } from '../src/errors';
 import { cgroupsPath } from '../src/oci/cgroups';
+import { invalid } from './expect-status';
 
 const ID = 'a3f1c2d4e5b6';
-
-function invalid(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CrispError);
-    expect((err as CrispError).code).toBe(Status.INVALID_ARGUMENT);
-    return (err as Error).message;
-  }
-  throw new Error('expected an error');
-}
 
 describe('cgroupsPath', () => {
   it.each([

@@ -1,6 +1,4 @@
 import { cri } from '@crisp/api';
-import { Status } from 'nice-grpc-common';
-import { CrispError } from '../src/errors';
 import { defaultDeviceRules } from '../src/oci/defaults';
 import {
   SANDBOX_CPU_PERIOD_ANNOTATION,
@@ -12,23 +10,13 @@ import {
   toOciResources,
   validateResources,
 } from '../src/oci/resources';
+import { invalid } from './expect-status';
 
 const V1: ResourceSupport = { swap: true, hugetlb: true, cgroupV2: false };
 const V2: ResourceSupport = { swap: true, hugetlb: true, cgroupV2: true };
 const NONE: ResourceSupport = { swap: false, hugetlb: false, cgroupV2: false };
 
 const res = (p: Partial<cri.LinuxContainerResources>): cri.LinuxContainerResources => cri.LinuxContainerResources.fromPartial(p);
-
-function invalid(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CrispError);
-    expect((err as CrispError).code).toBe(Status.INVALID_ARGUMENT);
-    return (err as Error).message;
-  }
-  throw new Error('expected an error');
-}
 
 describe('toOciResources', () => {
   it('sets nothing for unspecified (zero) values', () => {

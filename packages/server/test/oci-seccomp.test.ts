@@ -3,26 +3,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Status } from 'nice-grpc-common';
-import { CrispError } from '../src/errors';
 import { ALL_CAPABILITIES } from '../src/oci/capabilities';
 import { DEFAULT_CAPABILITIES } from '../src/oci/defaults';
 import { readLocalhostSeccomp } from '../src/oci/host';
 import { defaultSeccompProfile, parseSeccompProfile, seccompChoice } from '../src/oci/seccomp';
 import type { LinuxSeccomp } from '../src/oci/types';
+import { invalid } from './expect-status';
 
 const { RuntimeDefault, Unconfined, Localhost } = cri.SecurityProfile_ProfileType;
 const profile = (profileType: cri.SecurityProfile_ProfileType, localhostRef = ''): cri.SecurityProfile => ({ profileType, localhostRef });
-
-function invalid(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CrispError);
-    expect((err as CrispError).code).toBe(Status.INVALID_ARGUMENT);
-    return (err as Error).message;
-  }
-  throw new Error('expected an error');
-}
 
 const allowed = (p: LinuxSeccomp): Set<string> =>
   new Set(p.syscalls!.filter((s) => s.action === 'SCMP_ACT_ALLOW' && !s.args).flatMap((s) => s.names));

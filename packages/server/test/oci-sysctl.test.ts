@@ -1,21 +1,9 @@
-import { Status } from 'nice-grpc-common';
-import { CrispError } from '../src/errors';
 import { normalizeSysctlName, validateSysctls } from '../src/oci/sysctl';
+import { invalid } from './expect-status';
 
 const POD = { network: true, ipc: true, uts: true };
 const HOST_NET = { network: false, ipc: true, uts: false };
 const HOST_IPC = { network: true, ipc: false, uts: true };
-
-function invalid(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CrispError);
-    expect((err as CrispError).code).toBe(Status.INVALID_ARGUMENT);
-    return (err as Error).message;
-  }
-  throw new Error('expected an error');
-}
 
 describe('sysctls', () => {
   it.each([

@@ -1,6 +1,5 @@
-import { Status } from 'nice-grpc-common';
-import { CrispError } from '../src/errors';
 import { mergeGids, parseGroup, parsePasswd, parseUserSpec, resolveUser, userFromSecurityContext } from '../src/oci/user';
+import { invalid } from './expect-status';
 
 const PASSWD = `root:x:0:0:root:/root:/bin/sh
 # a comment
@@ -22,17 +21,6 @@ nogroup:x:65534:
 `;
 
 const FILES = { passwd: PASSWD, group: GROUP };
-
-function invalid(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CrispError);
-    expect((err as CrispError).code).toBe(Status.INVALID_ARGUMENT);
-    return (err as Error).message;
-  }
-  throw new Error('expected an error');
-}
 
 describe('user parsing', () => {
   it.each([
