@@ -36,7 +36,7 @@ import { sandboxFilePaths } from '../sandbox/files';
 import type { SandboxManager } from '../sandbox/manager';
 import { NameReservations, configHash } from '../sandbox/reservations';
 import { criPodSandboxStatus } from '../sandbox/status';
-import { containerLabels, kindFilter, snapshotLabels } from '../store/labels';
+import { containerLabels, kindFilter, leaseLabels, snapshotLabels } from '../store/labels';
 import { matchesId, matchesLabels } from '../store/filters';
 import { ContainerRecord, containerExtensions } from './record';
 import { ContainerStore } from './store';
@@ -255,7 +255,7 @@ export class ContainerManager {
       const localhostSeccomp = seccomp.kind === 'localhost' ? await readLocalhostSeccomp(seccomp.path) : undefined;
 
       const { lease } = await containerd.leases.create(
-        { id: `crisp-container-${id}`, labels: { 'containerd.io/gc.expire': new Date(Date.now() + CONTAINER_OP_TIMEOUT_MS).toISOString() } },
+        { id: `crisp-container-${id}`, labels: leaseLabels(CONTAINER_OP_TIMEOUT_MS) },
         { signal },
       );
       const leased = withLease(lease!.id, { signal });

@@ -4,8 +4,6 @@
 import { descriptor as descriptorPb } from '@crisp/api';
 import {
   ContainerdClient,
-  OWNER_LABEL,
-  OWNER_VALUE,
   isAlreadyExists,
   isNotFound,
   ownedLabels,
@@ -19,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { deadlineExceeded, invalidArgument } from '../errors';
 import type { Logger } from '../log';
 import { chainIds } from './chain-id';
+import { GC_CONTENT_LABEL, GC_SNAPSHOT_LABEL, SNAPSHOT_REF_LABEL, UNCOMPRESSED_LABEL, leaseLabels } from '../store/labels';
 import { IMAGE_LABELS, imageRecordNames } from './records';
 
 export interface PullOptions {
@@ -45,10 +44,6 @@ export interface PullResult {
 const LEASE_EXPIRY_MS = 60 * 60 * 1000;
 /** Larger WRITE messages for layers: fewer round trips to containerd (its limit is 16 MiB). */
 const LAYER_WRITE_CHUNK_BYTES = 4 * 1024 * 1024;
-const GC_SNAPSHOT_LABEL = 'containerd.io/gc.ref.snapshot.';
-const GC_CONTENT_LABEL = 'containerd.io/gc.ref.content.';
-const UNCOMPRESSED_LABEL = 'containerd.io/uncompressed';
-const SNAPSHOT_REF_LABEL = 'containerd.io/snapshot.ref';
 const LAYER_MEDIA_TYPES = new Set([
   'application/vnd.oci.image.layer.v1.tar',
   'application/vnd.oci.image.layer.v1.tar+gzip',
@@ -136,7 +131,7 @@ async function pullOnce(opts: PullOptions, ref: ImageReference, auth: AuthConfig
   const topChainId = chain[chain.length - 1] ?? '';
 
   const lease = await containerd.leases.create(
-    { id: `crisp-pull-${randomBytes(8).toString('hex')}`, labels: { 'containerd.io/gc.expire': new Date(Date.now() + LEASE_EXPIRY_MS).toISOString(), [OWNER_LABEL]: OWNER_VALUE } },
+    { id: `crisp-pull-${randomBytes(8).toString('hex')}`, labels: leaseLabels(LEASE_EXPIRY_MS) },
     { signal },
   );
   const leaseId = lease.lease!.id;

@@ -18,7 +18,7 @@ import { loadCniConfig } from '../network/cni-config';
 import { createNetns, netnsExists, removeNetns } from '../network/netns';
 import { buildSandboxSpec } from '../oci/sandbox-spec';
 import { readOwnOomScoreAdj } from '../oci/oom';
-import { sandboxLabels, snapshotLabels } from '../store/labels';
+import { leaseLabels, sandboxLabels, snapshotLabels } from '../store/labels';
 import type { CrispContext } from '../context';
 import { removeSandboxDir, writeSandboxFiles } from './files';
 import { SandboxRecord, hostNetwork, sandboxExtensions } from './record';
@@ -286,7 +286,7 @@ export class SandboxManager {
     const { containerd } = this.deps;
     const snapshotter = this.deps.config.containerd.snapshotter;
     const { lease } = await containerd.leases.create(
-      { id: `crisp-sandbox-${id}`, labels: { 'containerd.io/gc.expire': new Date(Date.now() + SANDBOX_OP_TIMEOUT_MS).toISOString() } },
+      { id: `crisp-sandbox-${id}`, labels: leaseLabels(SANDBOX_OP_TIMEOUT_MS) },
       { signal },
     );
     const leased = withLease(lease!.id, { signal });

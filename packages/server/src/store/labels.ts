@@ -27,6 +27,21 @@ export function containerLabels(sandboxId: string, name: string): Record<string,
   return ownedLabels({ [KIND_LABEL]: 'container', [SANDBOX_ID_LABEL]: sandboxId, [CONTAINER_NAME_LABEL]: name });
 }
 
+// --- containerd's own labels that crisp sets (GC references, leases) ---
+export const GC_SNAPSHOT_LABEL = 'containerd.io/gc.ref.snapshot.';
+export const GC_CONTENT_LABEL = 'containerd.io/gc.ref.content.';
+export const UNCOMPRESSED_LABEL = 'containerd.io/uncompressed';
+export const SNAPSHOT_REF_LABEL = 'containerd.io/snapshot.ref';
+export const GC_EXPIRE_LABEL = 'containerd.io/gc.expire';
+
+/**
+ * Labels of a lease crisp holds while it builds something: owned, and expiring on its own so that a
+ * crisp that dies mid-way does not pin content forever.
+ */
+export function leaseLabels(ttlMs: number): Record<string, string> {
+  return ownedLabels({ [GC_EXPIRE_LABEL]: new Date(Date.now() + ttlMs).toISOString() });
+}
+
 /** The label filter that lists crisp's objects of one kind (containerd filter syntax). */
 export function kindFilter(kind: ObjectKind): string {
   return `labels."${OWNER_LABEL}"==${OWNER_VALUE},labels."${KIND_LABEL}"==${kind}`;
