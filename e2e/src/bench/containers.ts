@@ -5,8 +5,8 @@
 //    ListContainers (no filter) and ContainerStatus (random container) latencies, alternating.
 // Pods get a log_directory and containers a log_path, as kubelet sets them. Everything made here
 // (containers, pods, so netns and CNI allocations) is removed in `finally`, even after a failure.
-import { cri, snapshots } from '@crisp/api';
-import { ContainerdClient } from '@crisp/containerd';
+import { containers as ctrd, cri, snapshots } from '@crisp/api';
+import { ContainerdClient, OWNER_LABEL, OWNER_VALUE } from '@crisp/containerd';
 import type { Client } from 'nice-grpc';
 import { readdirSync, readFileSync } from 'node:fs';
 import { containerConfig, podConfig } from '../cri';
@@ -21,6 +21,10 @@ export interface ContainerBenchTarget {
 }
 
 const SLEEP = ['sleep', '3600'];
+/** No single call may hang the bench: a hung runtime is reported as a DEADLINE/ABORTED failure. */
+const CALL_TIMEOUT_MS = 120_000;
+const CLEANUP_CALL_TIMEOUT_MS = 30_000;
+const within = (ms: number): { signal: AbortSignal } => ({ signal: AbortSignal.timeout(ms) });
 
 function benchPodConfig(name: string, logDirectory: string): cri.PodSandboxConfig {
   return podConfig(name, { metadata: { name, namespace: 'bench', uid: `uid-${name}`, attempt: 0 }, logDirectory });
@@ -56,35 +60,37 @@ class BenchPod {
   readonly config: cri.PodSandboxConfig;
   readonly containerIds: string[] = [];
 
+  /** The pod's log_directory (a fresh temp dir, as kubelet gives each pod its own). */
+  readonly logDir: string;
+
   constructor(
     readonly target: ContainerBenchTarget,
     name: string,
-    readonly logDir: string,
   ) {
-    this.config = benchPodConfig(name, logDir);
+    this.logDir = makeTempDir(`crisp-bench-${name}-`);
+    this.config = benchPodConfig(name, this.logDir);
   }
 
   async run(): Promise<void> {
-    const { podSandboxId } = await this.target.rt.runPodSandbox({ config: this.config });
+    const { podSandboxId } = await this.target.rt.runPodSandbox({ config: this.config }, within(CALL_TIMEOUT_MS));
     this.id = podSandboxId;
   }
 
   async createAndStart(name: string, image: string): Promise<{ id: string; createMs: number; startMs: number }> {
     const t0 = performance.now();
-    const { containerId } = await this.target.rt.createContainer({
-      podSandboxId: this.id,
-      config: containerConfig(name, image, SLEEP),
-      sandboxConfig: this.config,
-    });
+    const { containerId } = await this.target.rt.createContainer(
+      { podSandboxId: this.id, config: containerConfig(name, image, SLEEP), sandboxConfig: this.config },
+      within(CALL_TIMEOUT_MS),
+    );
     this.containerIds.push(containerId);
     const t1 = performance.now();
-    await this.target.rt.startContainer({ containerId });
+    await this.target.rt.startContainer({ containerId }, within(CALL_TIMEOUT_MS));
     return { id: containerId, createMs: t1 - t0, startMs: performance.now() - t1 };
   }
 
   async stopAndRemove(containerId: string): Promise<void> {
-    await this.target.rt.stopContainer({ containerId, timeout: 0n });
-    await this.target.rt.removeContainer({ containerId });
+    await this.target.rt.stopContainer({ containerId, timeout: 0n }, within(CALL_TIMEOUT_MS));
+    await this.target.rt.removeContainer({ containerId }, within(CALL_TIMEOUT_MS));
     const i = this.containerIds.indexOf(containerId);
     if (i >= 0) this.containerIds.splice(i, 1);
   }
@@ -99,23 +105,23 @@ class BenchPod {
     const rt = this.target.rt;
     let ids = [...this.containerIds];
     try {
-      const { containers } = await rt.listContainers({ filter: { podSandboxId: this.id, id: '', labelSelector: {} } });
+      const { containers } = await rt.listContainers({ filter: { podSandboxId: this.id, id: '', labelSelector: {} } }, within(CLEANUP_CALL_TIMEOUT_MS));
       ids = [...new Set([...ids, ...containers.map((c) => c.id)])];
     } catch (err) {
       errors.push(`${this.target.name}: ListContainers of pod ${this.id}: ${describeError(err)}`);
     }
     await pool(ids, 8, async (id) => {
       try {
-        await rt.stopContainer({ containerId: id, timeout: 0n });
-        await rt.removeContainer({ containerId: id });
+        await rt.stopContainer({ containerId: id, timeout: 0n }, within(CLEANUP_CALL_TIMEOUT_MS));
+        await rt.removeContainer({ containerId: id }, within(CLEANUP_CALL_TIMEOUT_MS));
       } catch (err) {
         errors.push(`${this.target.name}: removing container ${id}: ${describeError(err)}`);
       }
     });
     this.containerIds.length = 0;
     try {
-      await rt.stopPodSandbox({ podSandboxId: this.id });
-      await rt.removePodSandbox({ podSandboxId: this.id });
+      await rt.stopPodSandbox({ podSandboxId: this.id }, within(CLEANUP_CALL_TIMEOUT_MS));
+      await rt.removePodSandbox({ podSandboxId: this.id }, within(CLEANUP_CALL_TIMEOUT_MS));
       this.id = '';
     } catch (err) {
       errors.push(`${this.target.name}: removing pod ${this.id}: ${describeError(err)}`);
@@ -126,7 +132,10 @@ class BenchPod {
 
 async function destroyAll(pods: BenchPod[]): Promise<void> {
   const errors = (await Promise.all(pods.map((p) => p.destroy()))).flat();
-  if (errors.length > 0) throw new Error(`containers bench clean-up failed:\n  ${errors.join('\n  ')}`);
+  if (errors.length === 0) return;
+  const shown = errors.slice(0, 6);
+  if (errors.length > shown.length) shown.push(`... and ${errors.length - shown.length} more`);
+  throw new Error(`containers bench clean-up failed:\n  ${shown.join('\n  ')}`);
 }
 
 /** Runs `body`, then destroys `pods` whatever happened; a body error wins over a clean-up error. */
@@ -176,9 +185,9 @@ async function lifecycleOnce(pod: BenchPod, name: string, image: string, into?: 
     const t0 = performance.now();
     const { id, createMs, startMs } = await pod.createAndStart(name, image);
     const t1 = performance.now();
-    await rt.stopContainer({ containerId: id, timeout: 0n });
+    await rt.stopContainer({ containerId: id, timeout: 0n }, within(CALL_TIMEOUT_MS));
     const t2 = performance.now();
-    await rt.removeContainer({ containerId: id });
+    await rt.removeContainer({ containerId: id }, within(CALL_TIMEOUT_MS));
     const t3 = performance.now();
     pod.containerIds.splice(pod.containerIds.indexOf(id), 1);
     if (into) {
@@ -192,9 +201,8 @@ async function lifecycleOnce(pod: BenchPod, name: string, image: string, into?: 
 }
 
 export async function benchContainerLifecycle(crisp: ContainerBenchTarget, peer: ContainerBenchTarget, image: string, rounds: number): Promise<ContainerLifecycleResult> {
-  const logDir = makeTempDir('crisp-bench-clogs-');
-  const crispPod = new BenchPod(crisp, 'bench-lc-crisp', logDir);
-  const peerPod = new BenchPod(peer, 'bench-lc-peer', logDir);
+  const crispPod = new BenchPod(crisp, 'bench-lc-crisp');
+  const peerPod = new BenchPod(peer, 'bench-lc-peer');
   return withPods([crispPod, peerPod], async () => {
     await tagged(crisp, 'RunPodSandbox', () => crispPod.run());
     await tagged(peer, 'RunPodSandbox', () => peerPod.run());
@@ -235,10 +243,23 @@ interface ReadSide {
   createStartMs: number[];
   listMs: number[];
   statusMs: number[];
+  /** Version: the bare round trip of a CRI call, for comparison. */
+  versionMs: number[];
   /** Containers ListContainers returned (checked against the count started). */
   listed: number;
+  /** CRI log files in the pod's log directory once all are running (one per container expected). */
+  logFiles: number;
   /** Wall time to stop+remove all containers with `concurrency` in flight. */
   drainMs: number;
+}
+
+interface FloorSide {
+  listMs: number[];
+  /** Each half of `listMs` on its own. */
+  containersListMs: number[];
+  tasksListMs: number[];
+  statusMs: number[];
+  listBytes: number;
 }
 
 export interface ContainerReadsResult {
@@ -246,6 +267,7 @@ export interface ContainerReadsResult {
   concurrency: number;
   crisp: ReadSide;
   peer: ReadSide;
+  floor?: FloorSide;
   /** crisp's process before the fill, with everything running, and after the clean-up. */
   crispProc: { before?: ProcFacts; loaded?: ProcFacts; after?: ProcFacts };
 }
@@ -257,6 +279,36 @@ export interface ReadsOptions {
   statusCalls: number;
   /** crisp's pid, to sample its fds and memory (leaks). */
   crispPid?: number | undefined;
+  /** The containerd calls crisp's ListContainers/ContainerStatus make, timed directly (what crisp adds on top). */
+  floor?: ContainerdFloor;
+}
+
+/** crisp's reads done straight on containerd: Containers.List (crisp's containers) + Tasks.List; Containers.Get + Tasks.Get. */
+export interface ContainerdFloor {
+  /** Resolves with the size of the Containers.List response in bytes. */
+  list(): Promise<number>;
+  containersList(): Promise<unknown>;
+  tasksList(): Promise<unknown>;
+  status(id: string): Promise<unknown>;
+  close(): void;
+}
+
+export function containerdFloor(address: string, namespace: string): ContainerdFloor {
+  const client = new ContainerdClient({ address, namespace });
+  // = kindFilter('container') of packages/server/src/store/labels.ts (not exported by @crisp/server).
+  const filter = `labels."${OWNER_LABEL}"==${OWNER_VALUE},labels."io.crisp.kind"==container`;
+  return {
+    async list() {
+      const [res] = await Promise.all([client.containers.list({ filters: [filter] }), client.tasks.list({ filter: '' })]);
+      return ctrd.ListContainersResponse.encode(res).finish().length;
+    },
+    containersList: () => client.containers.list({ filters: [filter] }),
+    tasksList: () => client.tasks.list({ filter: '' }),
+    async status(id: string) {
+      await Promise.all([client.containers.get({ id }), client.tasks.get({ containerId: id, execId: '' })]);
+    },
+    close: () => client.close(),
+  };
 }
 
 export interface ProcFacts {
@@ -298,34 +350,47 @@ async function timed(into: number[], fn: () => Promise<unknown>): Promise<void> 
 }
 
 export async function benchContainerReads(crisp: ContainerBenchTarget, peer: ContainerBenchTarget, image: string, opts: ReadsOptions): Promise<ContainerReadsResult> {
-  const logDir = makeTempDir('crisp-bench-rlogs-');
-  const crispPod = new BenchPod(crisp, 'bench-reads-crisp', logDir);
-  const peerPod = new BenchPod(peer, 'bench-reads-peer', logDir);
-  const side = (): ReadSide => ({ fillMs: 0, createStartMs: [], listMs: [], statusMs: [], listed: 0, drainMs: 0 });
+  const crispPod = new BenchPod(crisp, 'bench-reads-crisp');
+  const peerPod = new BenchPod(peer, 'bench-reads-peer');
+  const side = (): ReadSide => ({ fillMs: 0, createStartMs: [], listMs: [], statusMs: [], versionMs: [], listed: 0, logFiles: 0, drainMs: 0 });
   const out: ContainerReadsResult = { containers: opts.containers, concurrency: opts.concurrency, crisp: side(), peer: side(), crispProc: {} };
   await withPods([crispPod, peerPod], async () => {
     await tagged(crisp, 'RunPodSandbox', () => crispPod.run());
     await tagged(peer, 'RunPodSandbox', () => peerPod.run());
     out.crispProc.before = procFacts(opts.crispPid);
+    // crisp fills first (nothing else running), the peer second (crisp's N running): if anything, that favours crisp.
     const crispIds = await fill(crispPod, opts.containers, opts.concurrency, image, out.crisp);
     const peerIds = await fill(peerPod, opts.containers, opts.concurrency, image, out.peer);
     out.crispProc.loaded = procFacts(opts.crispPid);
 
     const noFilter = {};
     // Warm-up, and a check that each lists what it started.
-    for (const [t, s, ids] of [
-      [crisp, out.crisp, crispIds],
-      [peer, out.peer, peerIds],
+    for (const [t, s, ids, pod] of [
+      [crisp, out.crisp, crispIds, crispPod],
+      [peer, out.peer, peerIds, peerPod],
     ] as const) {
+      s.logFiles = readdirSync(pod.logDir).filter((f) => f.endsWith('.log')).length;
       const { containers } = await tagged(t, 'ListContainers', () => t.rt.listContainers(noFilter));
       const running = containers.filter((c) => ids.includes(c.id) && c.state === cri.ContainerState.CONTAINER_RUNNING).length;
       s.listed = containers.length;
       if (running !== ids.length) throw new Error(`${t.name}: ListContainers shows ${running} of the ${ids.length} started containers running`);
       await tagged(t, 'ContainerStatus', () => t.rt.containerStatus({ containerId: ids[0]!, verbose: false }));
     }
+    const floor = opts.floor;
+    const floorSide: FloorSide | undefined = floor ? { listMs: [], containersListMs: [], tasksListMs: [], statusMs: [], listBytes: await floor.list() } : undefined;
+    if (floorSide) out.floor = floorSide;
     for (let i = 0; i < opts.listCalls; i++) {
       await tagged(crisp, 'ListContainers', () => timed(out.crisp.listMs, () => crisp.rt.listContainers(noFilter)));
       await tagged(peer, 'ListContainers', () => timed(out.peer.listMs, () => peer.rt.listContainers(noFilter)));
+      if (floor && floorSide) {
+        await timed(floorSide.listMs, () => floor.list());
+        await timed(floorSide.containersListMs, () => floor.containersList());
+        await timed(floorSide.tasksListMs, () => floor.tasksList());
+      }
+    }
+    for (let i = 0; i < opts.statusCalls; i++) {
+      await timed(out.crisp.versionMs, () => crisp.rt.version({ version: 'v1' }));
+      await timed(out.peer.versionMs, () => peer.rt.version({ version: 'v1' }));
     }
     const pick = (ids: string[]): string => ids[Math.floor(Math.random() * ids.length)]!;
     for (let i = 0; i < opts.statusCalls; i++) {
@@ -333,6 +398,7 @@ export async function benchContainerReads(crisp: ContainerBenchTarget, peer: Con
       const p = pick(peerIds);
       await tagged(crisp, `ContainerStatus ${c}`, () => timed(out.crisp.statusMs, () => crisp.rt.containerStatus({ containerId: c, verbose: false })));
       await tagged(peer, `ContainerStatus ${p}`, () => timed(out.peer.statusMs, () => peer.rt.containerStatus({ containerId: p, verbose: false })));
+      if (floor && floorSide) await timed(floorSide.statusMs, () => floor.status(c));
     }
 
     // The measured clean-up of the containers (the pods go in withPods).
@@ -357,14 +423,24 @@ export function reportContainerReads(r: ContainerReadsResult): string {
     `  start ${r.containers}:   crisp ${(r.crisp.fillMs / 1000).toFixed(1)} s (${perSec(r.crisp)}, create+start p50 ${fmtMs(percentile(r.crisp.createStartMs, 50))})` +
       `  containerd CRI ${(r.peer.fillMs / 1000).toFixed(1)} s (${perSec(r.peer)}, create+start p50 ${fmtMs(percentile(r.peer.createStartMs, 50))})` +
       `  ratio ${(r.crisp.fillMs / r.peer.fillMs).toFixed(2)}x`,
+    ...(r.crisp.logFiles !== r.containers || r.peer.logFiles !== r.containers
+      ? [`  !! CRI log files in the pod log directories: crisp ${r.crisp.logFiles}, containerd CRI ${r.peer.logFiles} (expected ${r.containers} each)`]
+      : []),
     `  ListContainers (no filter; ${r.crisp.listed} vs ${r.peer.listed} listed), ${r.crisp.listMs.length} calls:`,
     latencyLine('  crisp', r.crisp.listMs),
     latencyLine('  containerd CRI', r.peer.listMs),
+    ...(r.floor
+      ? [`${latencyLine('  (containerd', r.floor.listMs)}   Containers.List + Tasks.List straight on containerd, crisp's floor;`,
+          `                                       alone: Containers.List p50 ${fmtMs(percentile(r.floor.containersListMs, 50))} (${(r.floor.listBytes / 1024).toFixed(0)} KiB), Tasks.List p50 ${fmtMs(percentile(r.floor.tasksListMs, 50))})`]
+      : []),
     `    ratio crisp/containerd-CRI: p50 ${ratio(r.crisp.listMs, r.peer.listMs, 50)}, p95 ${ratio(r.crisp.listMs, r.peer.listMs, 95)}  (target <= 1.0x)`,
     `  ContainerStatus (random container), ${r.crisp.statusMs.length} calls:`,
     latencyLine('  crisp', r.crisp.statusMs),
     latencyLine('  containerd CRI', r.peer.statusMs),
+    ...(r.floor ? [`${latencyLine('  (containerd', r.floor.statusMs)}   Containers.Get + Tasks.Get straight on containerd, crisp's floor)`] : []),
     `    ratio crisp/containerd-CRI: p50 ${ratio(r.crisp.statusMs, r.peer.statusMs, 50)}, p95 ${ratio(r.crisp.statusMs, r.peer.statusMs, 95)}  (target <= 1.0x)`,
+    `  Version (bare CRI round trip), ${r.crisp.versionMs.length} calls: crisp p50 ${fmtMs(percentile(r.crisp.versionMs, 50))} p95 ${fmtMs(percentile(r.crisp.versionMs, 95))}` +
+      `  containerd CRI p50 ${fmtMs(percentile(r.peer.versionMs, 50))} p95 ${fmtMs(percentile(r.peer.versionMs, 95))}`,
     `  stop+remove ${r.containers}: crisp ${(r.crisp.drainMs / 1000).toFixed(1)} s  containerd CRI ${(r.peer.drainMs / 1000).toFixed(1)} s  ratio ${(r.crisp.drainMs / r.peer.drainMs).toFixed(2)}x`,
     `  crisp process: before ${proc(r.crispProc.before)}; loaded ${proc(r.crispProc.loaded)}; after clean-up ${proc(r.crispProc.after)}`,
   ].join('\n');
