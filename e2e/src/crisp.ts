@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Channel, Client, createChannel, createClient } from 'nice-grpc';
 import { cri, health } from '@crisp/api';
+import { unmountUnder } from '@crisp/server';
 import { onCleanup } from './cleanup';
 import { hasExited, killOnExit, sleep, tail, waitChildExit } from './proc';
 import { makeTempDir } from './tmp';
@@ -177,6 +178,8 @@ export async function startCrisp(opts: StartCrispOptions): Promise<CrispProcess>
   onCleanup(`crisp in ${dir}`, async () => {
     clients.close();
     await stop();
+    // Pods a test left behind keep their /dev/shm tmpfs mounted in crisp's state dir.
+    await unmountUnder([dir]);
   });
 
 

@@ -2,6 +2,7 @@
 import { ContainerdClient } from '@crisp/containerd';
 import { RegistryClient } from '@crisp/registry';
 import { Puller } from './image/pull';
+import { configureFifoPool } from './logs/fifo';
 import { SandboxManager } from './sandbox/manager';
 import { ContainerManager } from './container/manager';
 import { ContainerEventBroadcaster, EventMonitor } from './events';
@@ -60,6 +61,7 @@ async function chooseContainerd(loaded: LoadedConfig, logger: Logger): Promise<{
 
 export async function startCrisp(loaded: LoadedConfig, logger: Logger): Promise<RunningCrisp> {
   await fs.mkdir(loaded.config.stateDir, { recursive: true, mode: 0o711 });
+  await configureFifoPool(path.join(loaded.config.stateDir, 'io', '.pool'));
   const { config, managed } = await chooseContainerd(loaded, logger);
   const containerd = new ContainerdClient({ address: config.containerd.address, namespace: config.containerd.namespace });
   const registry = new RegistryClient({ configDir: config.registry.configPath, logger: logger.child({ component: 'registry' }) });
@@ -74,7 +76,7 @@ export async function startCrisp(loaded: LoadedConfig, logger: Logger): Promise<
   let ctx: CrispContext | undefined;
   const monitor = new EventMonitor({ containerd, logger: logger.child({ component: 'events' }) });
   const containerEvents = new ContainerEventBroadcaster({ logger: logger.child({ component: 'container-events' }) });
-  const sandboxes: SandboxManager = new SandboxManager({ config, containerd, logger: logger.child({ component: 'sandbox' }), puller, ctx: () => ctx!, containers: (): ContainerManager => containers });
+  const sandboxes: SandboxManager = new SandboxManager({ config, containerd, logger: logger.child({ component: 'sandbox' }), puller, ctx: () => ctx!, monitor, containers: (): ContainerManager => containers });
   const containers: ContainerManager = new ContainerManager({
     config,
     containerd,

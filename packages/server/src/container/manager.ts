@@ -15,11 +15,9 @@ import {
   EXIT_UPDATE_MASK,
   EventMonitor,
   ExitRecord,
-  STARTED_UPDATE_MASK,
   decodeExitLabels,
   decodeStartedLabel,
   encodeExitLabels,
-  encodeStartedLabel,
 } from '../events';
 import { resolveImage } from '../image/image-index';
 import type { Logger } from '../log';
@@ -158,6 +156,16 @@ export class ContainerManager {
   private readonly io = new Map<string, ContainerIo>();
   private host: { oom: number; caps: string[]; support: ResourceSupport } | undefined;
   private loaded: Promise<void> | undefined;
+  /**
+   * What each container is doing, kept in memory so that kubelet's frequent list and status calls
+   * need no containerd round trip: rebuilt from labels and tasks at load, then kept current by
+   * crisp's own start and the EventMonitor's exits (which also reconciles after outages).
+   */
+  private readonly runtime = new Map<string, ContainerState>();
+  /** Rootfs mounts from CreateContainer's Prepare, so StartContainer needs no Snapshots.Mounts call. */
+  private readonly preparedMounts = new Map<string, Awaited<ReturnType<ContainerdClient['snapshots']['prepare']>>['mounts']>();
+  /** StartContainer calls under way: a second start of the same container is refused. */
+  private readonly starting = new Set<string>();
   /** Exit handling under way, by container: Remove waits for it so events stay in order. */
   private readonly exiting = new Map<string, Promise<void>>();
   /** Events are published one after the other, in the order they happened. */
@@ -166,7 +174,20 @@ export class ContainerManager {
   constructor(private readonly deps: ContainerDeps) {
     deps.monitor.onExit((exit) => {
       // An amended record corrects one already handled (a late OOM, a real exit after an Unknown).
-      if (exit.kind === 'container' && !exit.amended) {
+      if (exit.kind !== 'container') return;
+      const prev = this.runtime.get(exit.containerId);
+      if (prev) {
+        this.runtime.set(exit.containerId, {
+          state: cri.ContainerState.CONTAINER_EXITED,
+          startedAt: prev.startedAt > exit.exitedAt ? exit.exitedAt : prev.startedAt,
+          finishedAt: exit.exitedAt,
+          exitCode: exit.exitCode,
+          reason: exit.reason,
+          message: '',
+          pid: 0,
+        });
+      }
+      if (!exit.amended) {
         const done = this.exited(exit).finally(() => this.exiting.delete(exit.containerId));
         this.exiting.set(exit.containerId, done);
       }
@@ -331,6 +352,8 @@ export class ContainerManager {
         );
         undo.push({ what: 'container', fn: () => containerd.containers.delete({ id }) });
         this.store.add(record);
+        this.preparedMounts.set(id, mounts);
+        this.runtime.set(id, { state: cri.ContainerState.CONTAINER_CREATED, startedAt: 0n, finishedAt: 0n, exitCode: 0, reason: '', message: '', pid: 0 });
       } finally {
         await containerd.leases.delete({ id: lease!.id, sync: false }).catch((err: unknown) => log.warn({ err }, 'could not delete container lease'));
       }
@@ -356,17 +379,18 @@ export class ContainerManager {
     const rec = this.store.mustFind(idOrPrefix);
     const { containerd } = this.deps;
     const signal = ownSignal();
-    const { container } = await containerd.containers.get({ id: rec.id }, { signal });
-    const t = await this.task(rec.id, signal);
-    const st = containerState(container?.labels ?? {}, t);
-    if (st.state !== cri.ContainerState.CONTAINER_CREATED || t) {
+    if (this.stateOf(rec.id).state !== cri.ContainerState.CONTAINER_CREATED || this.starting.has(rec.id)) {
       throw failedPrecondition(`container ${rec.id} is not in the CREATED state`);
     }
+    this.starting.add(rec.id);
     const log = this.log.child({ containerId: rec.id });
     let io: ContainerIo | undefined;
     try {
       io = await this.openIo(rec, true);
-      const { mounts } = await containerd.snapshots.mounts({ snapshotter: this.deps.config.containerd.snapshotter, key: rec.id }, { signal });
+      const mounts =
+        this.preparedMounts.get(rec.id) ??
+        (await containerd.snapshots.mounts({ snapshotter: this.deps.config.containerd.snapshotter, key: rec.id }, { signal })).mounts;
+      this.preparedMounts.delete(rec.id);
       await containerd.tasks.create(
         {
           containerId: rec.id,
@@ -386,21 +410,29 @@ export class ContainerManager {
         await containerd.tasks.delete({ containerId: rec.id }).catch(() => undefined);
         throw err;
       }
-      await containerd.containers.update(
-        { container: this.labelUpdate(rec.id, encodeStartedLabel(startedAt)), updateMask: [...STARTED_UPDATE_MASK] },
-        { signal },
-      );
+      // The EventMonitor writes the durable started-at label from containerd's /tasks/start event.
+      this.runtime.set(rec.id, { ...this.stateOf(rec.id), state: cri.ContainerState.CONTAINER_RUNNING, startedAt });
       log.info('container started');
       void this.publish(rec.id, rec.sandboxId, cri.ContainerEventType.CONTAINER_STARTED_EVENT);
     } catch (err) {
       // The container is EXITED with ContainerCannotRun from here on, as the peers report it.
       if (io) await this.closeIo(rec.id, false);
       const message = err instanceof Error ? err.message : String(err);
+      const now = nowNanos();
+      this.runtime.set(rec.id, {
+        state: cri.ContainerState.CONTAINER_EXITED,
+        startedAt: 0n,
+        finishedAt: now,
+        exitCode: START_FAILED_EXIT_CODE,
+        reason: 'ContainerCannotRun',
+        message,
+        pid: 0,
+      });
       await containerd.containers
         .update(
           {
             container: this.labelUpdate(rec.id, {
-              ...encodeExitLabels({ exitCode: START_FAILED_EXIT_CODE, exitedAt: nowNanos(), reason: 'Error' }),
+              ...encodeExitLabels({ exitCode: START_FAILED_EXIT_CODE, exitedAt: now, reason: 'Error' }),
               [START_ERROR_LABEL]: message.slice(0, 4000),
             }),
             updateMask: [...EXIT_UPDATE_MASK, `labels.${START_ERROR_LABEL}`],
@@ -409,6 +441,8 @@ export class ContainerManager {
         )
         .catch((e: unknown) => log.warn({ err: e }, 'could not record the start failure'));
       throw err;
+    } finally {
+      this.starting.delete(rec.id);
     }
   }
 
@@ -460,18 +494,43 @@ export class ContainerManager {
     await io.logger.close({ waitForEof });
   }
 
-  /** After a crisp restart: running containers' output goes to their log files again. */
+  /**
+   * At load: every container's state from one Containers.List and one Tasks.List, and after a crisp
+   * restart, running containers' output goes to their log files again.
+   */
   private async reattach(): Promise<void> {
-    const { tasks } = await this.deps.containerd.tasks.list({ filter: '' });
-    for (const t of tasks) {
-      const rec = this.store.get(t.id);
-      if (!rec || this.io.has(rec.id) || t.status !== task.Status.RUNNING) continue;
+    const [{ containers }, { tasks }] = await Promise.all([
+      this.deps.containerd.containers.list({ filters: [kindFilter('container')] }),
+      this.deps.containerd.tasks.list({ filter: '' }),
+    ]);
+    const taskById = new Map(tasks.map((t) => [t.id, { status: t.status, exitStatus: t.exitStatus, pid: t.pid, exitedAt: timestampToCriNanos(t.exitedAt) }]));
+    for (const c of containers) {
+      const rec = this.store.get(c.id);
+      if (!rec) continue;
+      const t = taskById.get(c.id);
+      this.runtime.set(rec.id, containerState(c.labels, t));
+      if (this.io.has(rec.id) || t?.status !== task.Status.RUNNING) continue;
       try {
         await this.openIo(rec, false);
       } catch (err) {
         this.log.warn({ containerId: rec.id, err }, 'could not re-attach to the container output');
       }
     }
+  }
+
+  /** The container's state as crisp tracks it (see `runtime`). */
+  stateOf(id: string): ContainerState {
+    return (
+      this.runtime.get(id) ?? {
+        state: cri.ContainerState.CONTAINER_UNKNOWN,
+        startedAt: 0n,
+        finishedAt: 0n,
+        exitCode: 0,
+        reason: '',
+        message: '',
+        pid: 0,
+      }
+    );
   }
 
   /** The monitor recorded an exit: drain the output, free the shim, tell subscribers. */
@@ -557,6 +616,8 @@ export class ContainerManager {
     await removeFifos(path.join(this.ioDir(), rec.id));
     await fs.rm(path.join(this.deps.config.stateDir, 'containers', rec.id), { recursive: true, force: true });
     this.store.delete(rec.id);
+    this.runtime.delete(rec.id);
+    this.preparedMounts.delete(rec.id);
     this.log.info({ containerId: rec.id }, 'container removed');
     void this.publish(rec.id, rec.sandboxId, cri.ContainerEventType.CONTAINER_DELETED_EVENT);
   }
@@ -598,38 +659,32 @@ export class ContainerManager {
     };
   }
 
+  /** From memory; only `verbose` asks containerd (for the spec and the pid). */
   async status(idOrPrefix: string, verbose: boolean, signal: AbortSignal): Promise<cri.ContainerStatusResponse> {
     await this.ready();
     const rec = this.store.mustFind(idOrPrefix);
-    const [{ container }, t] = await Promise.all([this.deps.containerd.containers.get({ id: rec.id }, { signal }), this.task(rec.id, signal)]);
-    const st = containerState(container?.labels ?? {}, t);
+    const st = this.stateOf(rec.id);
     const info: Record<string, string> = {};
-    if (verbose && container?.spec) {
+    if (verbose) {
+      const [{ container }, t] = await Promise.all([this.deps.containerd.containers.get({ id: rec.id }, { signal }), this.task(rec.id, signal)]);
       info['info'] = JSON.stringify({
-        pid: st.pid,
+        pid: t && t.status !== task.Status.STOPPED ? t.pid : 0,
         sandboxID: rec.sandboxId,
         snapshotKey: rec.id,
-        snapshotter: container.snapshotter,
-        runtimeSpec: container.spec.typeUrl === OCI_SPEC_TYPE_URL ? unpackSpec(container.spec) : undefined,
+        snapshotter: container?.snapshotter,
+        runtimeSpec: container?.spec?.typeUrl === OCI_SPEC_TYPE_URL ? unpackSpec(container.spec) : undefined,
         logPath: rec.logPath,
       });
     }
     return { status: this.criStatus(rec, st), info };
   }
 
-  /** One Containers.List and one Tasks.List, however many containers. */
-  async list(filter: cri.ContainerFilter | undefined, signal: AbortSignal): Promise<cri.Container[]> {
+  /** From memory: kubelet lists every second, whatever the number of containers. */
+  async list(filter: cri.ContainerFilter | undefined, _signal?: AbortSignal): Promise<cri.Container[]> {
     await this.ready();
-    const [{ containers }, { tasks }] = await Promise.all([
-      this.deps.containerd.containers.list({ filters: [kindFilter('container')] }, { signal }),
-      this.deps.containerd.tasks.list({ filter: '' }, { signal }),
-    ]);
-    const taskById = new Map(tasks.map((t) => [t.id, { status: t.status, exitStatus: t.exitStatus, pid: t.pid, exitedAt: timestampToCriNanos(t.exitedAt) }]));
     const out: cri.Container[] = [];
-    for (const c of containers) {
-      const rec = this.store.get(c.id);
-      if (!rec) continue;
-      const st = containerState(c.labels, taskById.get(c.id));
+    for (const rec of this.store.all()) {
+      const st = this.stateOf(rec.id);
       if (filter) {
         if (!matchesId(filter.id, rec.id)) continue;
         if (filter.podSandboxId && !rec.sandboxId.startsWith(filter.podSandboxId)) continue;
@@ -703,19 +758,7 @@ export class ContainerManager {
       const sandbox = this.deps.sandboxes.store.get(sandboxId);
       const signal = AbortSignal.timeout(10_000);
       const podSandboxStatus = sandbox ? criPodSandboxStatus(sandbox, (await this.deps.sandboxes.state(sandboxId, signal)).state) : undefined;
-      // A container removed meanwhile is simply left out.
-      const containersStatuses = (
-        await Promise.all(
-          this.store.inSandbox(sandboxId).map(async (rec) => {
-            try {
-              const [{ container }, t] = await Promise.all([this.deps.containerd.containers.get({ id: rec.id }, { signal }), this.task(rec.id, signal)]);
-              return this.criStatus(rec, containerState(container?.labels ?? {}, t));
-            } catch {
-              return undefined;
-            }
-          }),
-        )
-      ).filter((st): st is cri.ContainerStatus => st !== undefined);
+      const containersStatuses = this.store.inSandbox(sandboxId).map((rec) => this.criStatus(rec, this.stateOf(rec.id)));
       this.deps.events.publish({ containerId: id, containerEventType: type, createdAt: nowNanos(), podSandboxStatus, containersStatuses });
     } catch (err) {
       this.log.debug({ containerId: id, err }, 'could not publish a container event');

@@ -103,8 +103,64 @@ export async function createFifos(dir: string, id: string, opts: FifoOptions = {
   const wanted = [fifos.stdin, fifos.stdout, fifos.stderr].filter((p): p is string => p !== undefined);
   const missing: string[] = [];
   for (const p of wanted) if (!(await existingFifo(p))) missing.push(p);
-  if (missing.length > 0) await mkfifo(missing);
+  if (missing.length > 0) await makeFifos(missing);
   return fifos;
+}
+
+// --- a pool of ready FIFOs --------------------------------------------------------------------------
+// Node cannot mkfifo: each `mkfifo` is a process spawn, too slow for StartContainer and ExecSync (a
+// liveness probe path). So FIFOs are made ahead, many per spawn, in a pool directory on the same
+// filesystem, and renamed into place when needed (rename is atomic and needs no spawn).
+
+/** FIFOs kept ready, and how many are made per refill. */
+export const FIFO_POOL_LOW = 16;
+export const FIFO_POOL_BATCH = 64;
+
+let poolDir: string | undefined;
+const pooled: string[] = [];
+let refilling: Promise<void> | undefined;
+let poolSeq = 0;
+
+/** Turns the pool on (crisp's `<stateDir>/io/.pool`); what was left in it by an earlier crisp is cleared. */
+export async function configureFifoPool(dir: string): Promise<void> {
+  await fs.promises.rm(dir, { recursive: true, force: true });
+  await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+  poolDir = dir;
+  pooled.length = 0;
+  refillPool();
+}
+
+function refillPool(): void {
+  if (!poolDir || refilling || pooled.length >= FIFO_POOL_LOW) return;
+  const dir = poolDir;
+  const names = Array.from({ length: FIFO_POOL_BATCH }, () => path.join(dir, `f${process.pid}-${poolSeq++}`));
+  refilling = mkfifo(names)
+    .then(() => {
+      if (poolDir === dir) pooled.push(...names);
+    })
+    .catch(() => undefined)
+    .finally(() => {
+      refilling = undefined;
+    });
+}
+
+/** Makes FIFOs at `paths`: from the pool by rename when it has them, else with one mkfifo spawn. */
+async function makeFifos(paths: string[]): Promise<void> {
+  const rest: string[] = [];
+  for (const p of paths) {
+    const ready = pooled.pop();
+    if (ready === undefined) {
+      rest.push(p);
+      continue;
+    }
+    try {
+      await fs.promises.rename(ready, p);
+    } catch {
+      rest.push(p); // another filesystem, or the pool was cleared: make this one directly
+    }
+  }
+  refillPool();
+  if (rest.length > 0) await mkfifo(rest);
 }
 
 /** Removes a container's FIFO directory (ContainerFifos.dir) and all in it. Idempotent. */

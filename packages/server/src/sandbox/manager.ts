@@ -31,6 +31,7 @@ export const SANDBOX_OP_TIMEOUT_MS = 4 * 60 * 1000;
 /** How long the pause process gets to exit after SIGKILL before Stop gives up waiting. */
 const STOP_WAIT_MS = 10_000;
 const RUNC_OPTIONS_TYPE = 'containerd.runc.v1.Options';
+const NOT_READY = Object.freeze({ state: cri.PodSandboxState.SANDBOX_NOTREADY, pid: 0 });
 const SIGKILL = 9;
 
 export interface SandboxDeps {
@@ -40,6 +41,8 @@ export interface SandboxDeps {
   puller: Puller;
   /** For image lookups (the image index reads through the context). */
   ctx: () => CrispContext;
+  /** Tells when a pause process exits (the pod is then NOTREADY). */
+  monitor?: { onExit(listener: (exit: { containerId: string; kind: string }) => void): () => void };
   /** The pod's containers are stopped and removed with it. */
   containers?: () => { stopAllIn(sandboxId: string): Promise<void>; removeAllIn(sandboxId: string): Promise<void> };
 }
@@ -70,7 +73,11 @@ export class SandboxManager {
   private ownOom: number | undefined;
   private resourceSupport: ResourceSupport | undefined;
 
-  constructor(private readonly deps: SandboxDeps) {}
+  constructor(private readonly deps: SandboxDeps) {
+    deps.monitor?.onExit((exit) => {
+      if (exit.kind === 'sandbox' && this.live.has(exit.containerId)) this.live.set(exit.containerId, NOT_READY);
+    });
+  }
 
   private loaded: Promise<void> | undefined;
 
@@ -80,6 +87,7 @@ export class SandboxManager {
       for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
         try {
           await this.store.load(this.deps.containerd, this.deps.logger);
+          await this.loadStates();
           this.deps.logger.info({ sandboxes: this.store.all().length }, 'sandboxes loaded from containerd');
           return;
         } catch (err) {
@@ -227,6 +235,7 @@ export class SandboxManager {
         phases['cniAdd'] = Math.round(performance.now() - mark);
         return podIPs(result, rt.ifName);
       };
+      let pausePid = 0;
       const startPause = async (): Promise<void> => {
         const mounts = await this.createPauseContainer(id, {
           image: image.ref,
@@ -236,12 +245,13 @@ export class SandboxManager {
           spec,
           extensions: sandboxExtensions(config, record),
         }, undo, log, signal);
-        await containerd.tasks.create(
+        const created = await containerd.tasks.create(
           { containerId: id, rootfs: mounts, stdin: '', stdout: '', stderr: '', terminal: false, runtimePath: '' },
           { signal },
         );
         undo.push({ what: 'task', fn: () => containerd.tasks.delete({ containerId: id }) });
         await containerd.tasks.start({ containerId: id, execId: '' }, { signal });
+        pausePid = created.pid;
         phases['pause'] = Math.round(performance.now() - mark);
       };
       const [ips] = await allSettledOrThrow([addNetwork(), startPause()]);
@@ -255,6 +265,7 @@ export class SandboxManager {
       phase('run');
 
       this.store.add(record);
+      this.live.set(id, { state: cri.PodSandboxState.SANDBOX_READY, pid: pausePid });
       log.info({ pod: `${md.namespace}/${md.name}`, ips, netns: netnsPath, phases }, 'sandbox running');
       return id;
     } catch (err) {
@@ -351,6 +362,7 @@ export class SandboxManager {
     await this.deps.containers?.().stopAllIn(rec.id);
     // Network teardown and the pause task's end are independent: do them side by side.
     await allSettledOrThrow([this.teardownNetwork(rec, log, signal), this.stopTask(rec.id, signal)]);
+    this.live.set(rec.id, NOT_READY);
   }
 
   /** CNI DEL (with the result cached at ADD) and netns removal; a no-op once done. */
@@ -404,6 +416,7 @@ export class SandboxManager {
     if (rec.devShmPath) await unmountShm(rec.devShmPath);
     await removeSandboxDir(this.deps.config.stateDir, rec.id);
     this.store.delete(rec.id);
+    this.live.delete(rec.id);
   }
 
   /**
@@ -425,25 +438,30 @@ export class SandboxManager {
     );
   }
 
-  /** READY while the pause task runs; anything else (stopped, dead, gone) is NOTREADY. */
-  async states(signal?: AbortSignal): Promise<Map<string, { state: cri.PodSandboxState; pid: number }>> {
-    const { tasks } = await this.deps.containerd.tasks.list({ filter: '' }, { signal });
-    const out = new Map<string, { state: cri.PodSandboxState; pid: number }>();
-    for (const t of tasks) {
-      if (this.store.get(t.id)) {
-        out.set(t.id, { state: t.status === task.Status.RUNNING ? cri.PodSandboxState.SANDBOX_READY : cri.PodSandboxState.SANDBOX_NOTREADY, pid: t.pid });
-      }
+  /**
+   * READY while the pause task runs; anything else (stopped, dead, gone) is NOTREADY. Kept in memory
+   * (kubelet asks every second): set from Tasks.List at load, by crisp's own run and stop, and by the
+   * EventMonitor's exits.
+   */
+  private readonly live = new Map<string, { state: cri.PodSandboxState; pid: number }>();
+
+  private async loadStates(): Promise<void> {
+    const { tasks } = await this.deps.containerd.tasks.list({ filter: '' });
+    const running = new Map(tasks.filter((t) => t.status === task.Status.RUNNING).map((t) => [t.id, t.pid]));
+    this.live.clear();
+    for (const rec of this.store.all()) {
+      const pid = running.get(rec.id);
+      this.live.set(rec.id, pid !== undefined ? { state: cri.PodSandboxState.SANDBOX_READY, pid } : NOT_READY);
     }
-    return out;
   }
 
-  async state(id: string, signal?: AbortSignal): Promise<{ state: cri.PodSandboxState; pid: number }> {
-    try {
-      const { process } = await this.deps.containerd.tasks.get({ containerId: id, execId: '' }, { signal });
-      return { state: process?.status === task.Status.RUNNING ? cri.PodSandboxState.SANDBOX_READY : cri.PodSandboxState.SANDBOX_NOTREADY, pid: process?.pid ?? 0 };
-    } catch (err) {
-      if (isNotFound(err)) return { state: cri.PodSandboxState.SANDBOX_NOTREADY, pid: 0 };
-      throw err;
-    }
+  async states(_signal?: AbortSignal): Promise<Map<string, { state: cri.PodSandboxState; pid: number }>> {
+    await this.ready();
+    return new Map(this.live);
+  }
+
+  async state(id: string, _signal?: AbortSignal): Promise<{ state: cri.PodSandboxState; pid: number }> {
+    await this.ready();
+    return this.live.get(id) ?? NOT_READY;
   }
 }

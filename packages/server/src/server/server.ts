@@ -7,6 +7,7 @@ import { imageStatus } from '../rpc/image-status';
 import { listImages } from '../rpc/list-images';
 import { containerStatus } from '../rpc/container-status';
 import { createContainer } from '../rpc/create-container';
+import { execSync } from '../rpc/exec-sync';
 import { listContainers } from '../rpc/list-containers';
 import { removeContainer } from '../rpc/remove-container';
 import { reopenContainerLog } from '../rpc/reopen-container-log';
@@ -14,6 +15,15 @@ import { startContainer } from '../rpc/start-container';
 import { stopContainer } from '../rpc/stop-container';
 import { streamContainers } from '../rpc/stream-containers';
 import { updateContainerResources } from '../rpc/update-container-resources';
+import { containerStats } from '../rpc/container-stats';
+import { listContainerStats } from '../rpc/list-container-stats';
+import { streamContainerStats } from '../rpc/stream-container-stats';
+import { podSandboxStats } from '../rpc/pod-sandbox-stats';
+import { listPodSandboxStats } from '../rpc/list-pod-sandbox-stats';
+import { streamPodSandboxStats } from '../rpc/stream-pod-sandbox-stats';
+import { listMetricDescriptors } from '../rpc/list-metric-descriptors';
+import { listPodSandboxMetrics } from '../rpc/list-pod-sandbox-metrics';
+import { streamPodSandboxMetrics } from '../rpc/stream-pod-sandbox-metrics';
 import { getContainerEvents } from '../events/container-events';
 import { listPodSandbox } from '../rpc/list-pod-sandbox';
 import { podSandboxStatus } from '../rpc/pod-sandbox-status';
@@ -38,8 +48,10 @@ export interface CrispServer {
   health: HealthState;
 }
 
-/** gRPC limits: CRI list responses for big nodes are large (the peers allow 16 MiB). */
-const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** Requests are small; 16 MiB as the peers allow. */
+const MAX_RECEIVE_BYTES = 16 * 1024 * 1024;
+/** Answers can be large: ExecSync carries up to 16 MiB each of stdout and stderr (CRI-O allows 80 MiB). */
+const MAX_SEND_BYTES = 80 * 1024 * 1024;
 
 export function runtimeService(ctx: CrispContext): cri.RuntimeServiceImplementation {
   return withUnimplemented<cri.RuntimeServiceImplementation>(cri.RuntimeServiceDefinition, {
@@ -63,7 +75,17 @@ export function runtimeService(ctx: CrispContext): cri.RuntimeServiceImplementat
     streamContainers: (req, call) => streamContainers(ctx, req, call),
     reopenContainerLog: (req) => reopenContainerLog(ctx, req),
     updateContainerResources: (req, call) => updateContainerResources(ctx, req, call),
+    containerStats: (req, call) => containerStats(ctx, req, call),
+    listContainerStats: (req, call) => listContainerStats(ctx, req, call),
+    streamContainerStats: (req, call) => streamContainerStats(ctx, req, call),
+    podSandboxStats: (req, call) => podSandboxStats(ctx, req, call),
+    listPodSandboxStats: (req, call) => listPodSandboxStats(ctx, req, call),
+    streamPodSandboxStats: (req, call) => streamPodSandboxStats(ctx, req, call),
+    listMetricDescriptors: (req) => listMetricDescriptors(req),
+    listPodSandboxMetrics: (req, call) => listPodSandboxMetrics(ctx, req, call),
+    streamPodSandboxMetrics: (req, call) => streamPodSandboxMetrics(ctx, req, call),
     getContainerEvents: getContainerEvents(ctx.containerEvents),
+    execSync: (req, call) => execSync(ctx, req, call),
   });
 }
 
@@ -81,8 +103,8 @@ export function imageService(ctx: CrispContext): cri.ImageServiceImplementation 
 export function createCrispServer(ctx: CrispContext, observer?: RpcObserver): CrispServer {
   const state = new HealthState([cri.RuntimeServiceDefinition.fullName, cri.ImageServiceDefinition.fullName]);
   const server = createServer({
-    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
+    'grpc.max_send_message_length': MAX_SEND_BYTES,
   }).use(rpcMiddleware(ctx.logger, observer));
   server.add(cri.RuntimeServiceDefinition, runtimeService(ctx));
   server.add(cri.ImageServiceDefinition, imageService(ctx));
