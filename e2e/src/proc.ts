@@ -1,6 +1,6 @@
 // Running commands (ctr, runc, ...) from tests, and small process helpers.
 
-import { tailFile } from '@crisp/server';
+import { tailFile, waitExit } from '@crisp/server';
 import { ChildProcess, spawn } from 'node:child_process';
 import * as net from 'node:net';
 
@@ -101,18 +101,7 @@ export function hasExited(child: ChildProcess): boolean {
 
 /** Waits for a child to exit; resolves false on timeout. */
 export function waitChildExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (hasExited(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.off('exit', onExit);
-      resolve(false);
-    }, timeoutMs);
-    const onExit = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    child.once('exit', onExit);
-  });
+  return waitExit(child, timeoutMs);
 }
 
 /** The last `maxBytes` of a file ('' if unreadable). */

@@ -5,7 +5,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Status } from 'nice-grpc-common';
-import { CrispError } from '../src/errors';
 import { ALL_CAPABILITIES } from '../src/oci/capabilities';
 import { DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, DEFAULT_PATH_ENV, DEFAULT_READONLY_PATHS, defaultDeviceRules } from '../src/oci/defaults';
 import {
@@ -34,6 +33,7 @@ import { readOwnOomScoreAdj } from '../src/oci/oom';
 import { buildSandboxSpec } from '../src/oci/sandbox-spec';
 import { parseSignal, stopSignalOf } from '../src/oci/signal';
 import type { LinuxSeccomp, Mount, Spec } from '../src/oci/types';
+import { failsWith } from './expect-status';
 
 const { POD, CONTAINER, NODE, TARGET } = cri.NamespaceMode;
 const { PROPAGATION_PRIVATE, PROPAGATION_HOST_TO_CONTAINER, PROPAGATION_BIDIRECTIONAL } = cri.MountPropagation;
@@ -114,14 +114,7 @@ function build(over: ContainerOverrides = {}, opts: BuildOptions = {}): Spec {
 }
 
 function error(fn: () => unknown, code = Status.INVALID_ARGUMENT): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CrispError);
-    expect((err as CrispError).code).toBe(code);
-    return (err as Error).message;
-  }
-  throw new Error('expected an error');
+  return failsWith(code, fn);
 }
 
 const env = (key: string, value: string | Buffer): cri.KeyValue => ({ key, value: typeof value === 'string' ? Buffer.from(value) : value });

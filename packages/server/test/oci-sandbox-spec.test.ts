@@ -1,6 +1,5 @@
 import { cri } from '@crisp/api';
 import { Status } from 'nice-grpc-common';
-import { CrispError } from '../src/errors';
 import { parseCapabilityMask } from '../src/oci/capabilities';
 import { DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, defaultDeviceRules } from '../src/oci/defaults';
 import {
@@ -15,6 +14,7 @@ import {
   sandboxSeccompChoice,
 } from '../src/oci/sandbox-spec';
 import type { LinuxSeccomp, Spec } from '../src/oci/types';
+import { failsWith } from './expect-status';
 
 const { POD, CONTAINER, NODE, TARGET } = cri.NamespaceMode;
 const ID = '4f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8';
@@ -58,14 +58,7 @@ function build(over: ConfigOverrides = {}, input: Partial<SandboxSpecInput> = {}
 }
 
 function error(fn: () => unknown, code = Status.INVALID_ARGUMENT): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CrispError);
-    expect((err as CrispError).code).toBe(code);
-    return (err as Error).message;
-  }
-  throw new Error('expected an error');
+  return failsWith(code, fn);
 }
 
 const nsTypes = (s: Spec): string[] => (s.linux?.namespaces ?? []).map((n) => n.type).sort();

@@ -265,7 +265,8 @@ export async function containerdVersion(address: string, timeoutMs = 2000): Prom
   }
 }
 
-function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+/** Waits for a child process to exit; false on timeout. */
+export function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
     child.ref(); // keep the loop alive while we wait

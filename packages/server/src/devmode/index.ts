@@ -5,6 +5,7 @@ export {
   containerdVersion,
   startManagedContainerd,
   tailFile,
+  waitExit,
   MAX_UNIX_SOCKET_PATH,
   SOCKET_FALLBACK_ROOT,
 } from './containerd';
