@@ -480,7 +480,8 @@ export async function crispLeftovers(deps: LeftoverDeps): Promise<string[]> {
   for (const sub of ['io', 'containers']) {
     let entries: string[] = [];
     try {
-      entries = readdirSync(`${deps.stateDir}/${sub}`);
+      // io/.pool holds the FIFOs crisp keeps ready (logs/fifo.ts): not a container's.
+      entries = readdirSync(`${deps.stateDir}/${sub}`).filter((e) => e !== '.pool');
     } catch {
       // never made
     }
