@@ -36,6 +36,7 @@ import { NameReservations, configHash } from '../sandbox/reservations';
 import { criPodSandboxStatus } from '../sandbox/status';
 import { containerLabels, kindFilter, leaseLabels, snapshotLabels } from '../store/labels';
 import { matchesId, matchesLabels } from '../store/filters';
+import { PreEncodedList } from '../server/pre-encoded';
 import { ContainerRecord, containerExtensions } from './record';
 import { ContainerStore } from './store';
 
@@ -164,6 +165,8 @@ export class ContainerManager {
   private readonly runtime = new Map<string, ContainerState>();
   /** Rootfs mounts from CreateContainer's Prepare, so StartContainer needs no Snapshots.Mounts call. */
   private readonly preparedMounts = new Map<string, Awaited<ReturnType<ContainerdClient['snapshots']['prepare']>>['mounts']>();
+  /** Each container's ListContainers entry, encoded, with the state it was encoded in. */
+  private readonly encoded = new Map<string, { state: cri.ContainerState; bytes: Uint8Array }>();
   /** StartContainer calls under way: a second start of the same container is refused. */
   private readonly starting = new Set<string>();
   /** Exit handling under way, by container: Remove waits for it so events stay in order. */
@@ -618,6 +621,7 @@ export class ContainerManager {
     this.store.delete(rec.id);
     this.runtime.delete(rec.id);
     this.preparedMounts.delete(rec.id);
+    this.encoded.delete(rec.id);
     this.log.info({ containerId: rec.id }, 'container removed');
     void this.publish(rec.id, rec.sandboxId, cri.ContainerEventType.CONTAINER_DELETED_EVENT);
   }
@@ -682,7 +686,25 @@ export class ContainerManager {
   /** From memory: kubelet lists every second, whatever the number of containers. */
   async list(filter: cri.ContainerFilter | undefined, _signal?: AbortSignal): Promise<cri.Container[]> {
     await this.ready();
-    const out: cri.Container[] = [];
+    return this.matching(filter).map(([rec, st]) => this.criContainer(rec, st));
+  }
+
+  /** ListContainers' answer, each container encoded once per state change (see server/pre-encoded.ts). */
+  async listEncoded(filter: cri.ContainerFilter | undefined): Promise<PreEncodedList> {
+    await this.ready();
+    return new PreEncodedList(
+      this.matching(filter).map(([rec, st]) => {
+        const cached = this.encoded.get(rec.id);
+        if (cached && cached.state === st.state) return cached.bytes;
+        const bytes = cri.Container.encode(this.criContainer(rec, st)).finish();
+        this.encoded.set(rec.id, { state: st.state, bytes });
+        return bytes;
+      }),
+    );
+  }
+
+  private matching(filter: cri.ContainerFilter | undefined): [ContainerRecord, ContainerState][] {
+    const out: [ContainerRecord, ContainerState][] = [];
     for (const rec of this.store.all()) {
       const st = this.stateOf(rec.id);
       if (filter) {
@@ -691,20 +713,24 @@ export class ContainerManager {
         if (filter.state && filter.state.state !== st.state) continue;
         if (!matchesLabels(filter.labelSelector, rec.config.labels)) continue;
       }
-      out.push({
-        id: rec.id,
-        podSandboxId: rec.sandboxId,
-        metadata: rec.config.metadata,
-        image: rec.config.image,
-        imageRef: rec.imageRef,
-        state: st.state,
-        createdAt: BigInt(rec.createdAt),
-        labels: rec.config.labels,
-        annotations: rec.config.annotations,
-        imageId: rec.imageId,
-      });
+      out.push([rec, st]);
     }
-    return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
+    return out.sort(([a], [b]) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : BigInt(a.createdAt) > BigInt(b.createdAt) ? 1 : 0));
+  }
+
+  private criContainer(rec: ContainerRecord, st: ContainerState): cri.Container {
+    return {
+      id: rec.id,
+      podSandboxId: rec.sandboxId,
+      metadata: rec.config.metadata,
+      image: rec.config.image,
+      imageRef: rec.imageRef,
+      state: st.state,
+      createdAt: BigInt(rec.createdAt),
+      labels: rec.config.labels,
+      annotations: rec.config.annotations,
+      imageId: rec.imageId,
+    };
   }
 
   // --- logs / resources ---------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import type { cri } from '@crisp/api';
-import type { CallContext } from 'nice-grpc-common';
 import type { CrispContext } from '../context';
 
-export async function listContainers(ctx: CrispContext, req: cri.ListContainersRequest, call: CallContext): Promise<cri.ListContainersResponse> {
-  return { containers: await ctx.containers.list(req.filter, call.signal) };
+/** Answered pre-encoded (server/pre-encoded.ts): the service definition in server.ts knows how to send it. */
+export async function listContainers(ctx: CrispContext, req: cri.ListContainersRequest): Promise<cri.ListContainersResponse> {
+  return (await ctx.containers.listEncoded(req.filter)) as unknown as cri.ListContainersResponse;
 }

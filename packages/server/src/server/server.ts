@@ -40,6 +40,7 @@ import { status } from '../rpc/status';
 import { streamImages } from '../rpc/stream-images';
 import { version } from '../rpc/version';
 import { HealthState, healthService } from './health';
+import { RuntimeServiceDefinition } from './pre-encoded';
 import { rpcMiddleware, RpcObserver } from './rpc-middleware';
 import { withUnimplemented } from './unimplemented';
 
@@ -54,7 +55,7 @@ const MAX_RECEIVE_BYTES = 16 * 1024 * 1024;
 const MAX_SEND_BYTES = 80 * 1024 * 1024;
 
 export function runtimeService(ctx: CrispContext): cri.RuntimeServiceImplementation {
-  return withUnimplemented<cri.RuntimeServiceImplementation>(cri.RuntimeServiceDefinition, {
+  return withUnimplemented<cri.RuntimeServiceImplementation>(RuntimeServiceDefinition, {
     version: (req) => version(ctx, req),
     status: (req) => status(ctx, req),
     runtimeConfig: (req) => runtimeConfig(ctx, req),
@@ -71,7 +72,7 @@ export function runtimeService(ctx: CrispContext): cri.RuntimeServiceImplementat
     stopContainer: (req) => stopContainer(ctx, req),
     removeContainer: (req) => removeContainer(ctx, req),
     containerStatus: (req, call) => containerStatus(ctx, req, call),
-    listContainers: (req, call) => listContainers(ctx, req, call),
+    listContainers: (req) => listContainers(ctx, req),
     streamContainers: (req, call) => streamContainers(ctx, req, call),
     reopenContainerLog: (req) => reopenContainerLog(ctx, req),
     updateContainerResources: (req, call) => updateContainerResources(ctx, req, call),
@@ -106,7 +107,7 @@ export function createCrispServer(ctx: CrispContext, observer?: RpcObserver): Cr
     'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
     'grpc.max_send_message_length': MAX_SEND_BYTES,
   }).use(rpcMiddleware(ctx.logger, observer));
-  server.add(cri.RuntimeServiceDefinition, runtimeService(ctx));
+  server.add(RuntimeServiceDefinition, runtimeService(ctx));
   server.add(cri.ImageServiceDefinition, imageService(ctx));
   server.add(health.HealthDefinition, healthService(state));
   return { server, health: state };
