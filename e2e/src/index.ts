@@ -8,3 +8,4 @@ export * from './crisp';
 export * from './registry';
 export * from './images';
 export * from './cri';
+export * from './cni';

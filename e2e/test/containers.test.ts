@@ -8,11 +8,11 @@ import { Status } from 'nice-grpc';
 import {
   containerConfig,
   eventually,
+  makeTestNetwork,
   grpcError,
   makeTempDir,
   podConfig,
   pushFixtures,
-  runCommand,
   startCrisp,
   startRegistry,
   startTestContainerd,
@@ -72,19 +72,10 @@ describe('containers', () => {
     registry = await startRegistry();
     images = await pushFixtures(registry, ['busybox', 'pause', 'nonroot']);
     busybox = images.busybox.reference;
-    const cniDir = makeTempDir('crisp-e2e-c-netd-');
-    const ipamDir = makeTempDir('crisp-e2e-c-ipam-');
-    writeFileSync(
-      path.join(cniDir, '10-c.conflist'),
-      JSON.stringify({
-        cniVersion: '1.0.0',
-        name: 'crisp-e2e-c',
-        plugins: [{ type: 'bridge', bridge: BRIDGE, isGateway: true, ipMasq: false, ipam: { type: 'host-local', ranges: [[{ subnet: '10.231.11.0/24' }]], dataDir: ipamDir } }],
-      }),
-    );
+    const net = makeTestNetwork({ name: 'crisp-e2e-c', bridge: BRIDGE, subnet: '10.231.11.0/24' });
     crisp = await startCrisp({
       containerdAddress: containerd.address,
-      config: `sandbox_image = "${images.pause.reference}"\n[cni]\nconf_dir = "${cniDir}"\nbin_dirs = ["/usr/lib/cni"]\n`,
+      config: `sandbox_image = "${images.pause.reference}"\n${net.crispConfig}`,
     });
     for (const img of [busybox, images.nonroot.reference]) await crisp.images.pullImage({ image: { image: img } });
     logDir = makeTempDir('crisp-e2e-logs-');
@@ -96,7 +87,6 @@ describe('containers', () => {
     await crisp?.stop();
     await containerd?.cleanup();
     await registry?.stop();
-    await runCommand('ip', ['link', 'del', BRIDGE]);
   });
 
   it('runs a command to its exit code, with both streams in the CRI log', async () => {

@@ -7,7 +7,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Status } from 'nice-grpc';
-import { containerConfig, eventually, grpcError, makeTempDir, podConfig, pushFixtures, runCommand, startCrisp, startRegistry, startTestContainerd } from '@crisp/e2e';
+import { containerConfig, eventually, grpcError, makeTempDir, makeTestNetwork, podConfig, pushFixtures, startCrisp, startRegistry, startTestContainerd } from '@crisp/e2e';
 
 jest.setTimeout(120_000);
 
@@ -52,19 +52,10 @@ describe('stats', () => {
     registry = await startRegistry();
     const images = await pushFixtures(registry, ['busybox', 'pause']);
     busybox = images.busybox.reference;
-    const cniDir = makeTempDir('crisp-e2e-st-netd-');
-    const ipamDir = makeTempDir('crisp-e2e-st-ipam-');
-    writeFileSync(
-      path.join(cniDir, '10-st.conflist'),
-      JSON.stringify({
-        cniVersion: '1.0.0',
-        name: 'crisp-e2e-st',
-        plugins: [{ type: 'bridge', bridge: BRIDGE, isGateway: true, ipMasq: false, ipam: { type: 'host-local', ranges: [[{ subnet: SUBNET }]], dataDir: ipamDir } }],
-      }),
-    );
+    const net = makeTestNetwork({ name: 'crisp-e2e-st', bridge: BRIDGE, subnet: SUBNET });
     crisp = await startCrisp({
       containerdAddress: containerd.address,
-      config: `sandbox_image = "${images.pause.reference}"\n[cni]\nconf_dir = "${cniDir}"\nbin_dirs = ["/usr/lib/cni"]\n`,
+      config: `sandbox_image = "${images.pause.reference}"\n${net.crispConfig}`,
     });
     await crisp.images.pullImage({ image: { image: busybox } });
     podId = (await crisp.runtime.runPodSandbox({ config: podConfig('stats') })).podSandboxId;
@@ -83,7 +74,6 @@ describe('stats', () => {
     await crisp?.stop();
     await containerd?.cleanup();
     await registry?.stop();
-    await runCommand('ip', ['link', 'del', BRIDGE]);
   });
 
   it('decodes the cgroup metrics type containerd sends on this machine', async () => {

@@ -11,3 +11,4 @@ export * from './content-write';
 export * from './content-read';
 export * from './ownership';
 export { sleep, Backoff } from './backoff';
+export { lengthDelimitedPrefix } from './proto-wire';

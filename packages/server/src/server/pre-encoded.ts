@@ -2,6 +2,7 @@
 // containers with the generated code costs more than everything else in the call, so each container's
 // message is encoded once per change (see container/manager.ts) and the answer is their concatenation.
 import { cri } from '@crisp/api';
+import { lengthDelimitedPrefix } from '@crisp/containerd';
 
 /** A response whose repeated field 1 is given as already-encoded messages. */
 export class PreEncodedList {
@@ -9,24 +10,9 @@ export class PreEncodedList {
 
   encode(): Buffer {
     const chunks: Uint8Array[] = [];
-    for (const p of this.parts) chunks.push(lengthPrefix(1, p.length), p);
+    for (const p of this.parts) chunks.push(lengthDelimitedPrefix(1, p.length), p);
     return Buffer.concat(chunks);
   }
-}
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
-
-/** The tag and length of a length-delimited field. */
-function lengthPrefix(field: number, length: number): Buffer {
-  return Buffer.from([(field << 3) | 2, ...varint(length)]);
 }
 
 type MessageType<T> = { fromPartial(v: unknown): T; encode(v: T): { finish(): Uint8Array } };
