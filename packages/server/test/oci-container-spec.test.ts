@@ -1,6 +1,6 @@
 import { cri } from '@crisp/api';
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -28,12 +28,11 @@ import {
   ANNOTATION_SANDBOX_NAMESPACE,
   ANNOTATION_SANDBOX_UID,
 } from '../src/oci/sandbox-spec';
-import { detectResourceSupport, readOwnCapabilities } from '../src/oci/host';
-import { readOwnOomScoreAdj } from '../src/oci/oom';
 import { buildSandboxSpec } from '../src/oci/sandbox-spec';
 import { parseSignal, stopSignalOf } from '../src/oci/signal';
 import type { LinuxSeccomp, Mount, Spec } from '../src/oci/types';
 import { failsWith } from './expect-status';
+import { busyboxBundle, hostFacts, removeTestCgroups, runcAvailable } from './runc-fixture';
 
 const { POD, CONTAINER, NODE, TARGET } = cri.NamespaceMode;
 const { PROPAGATION_PRIVATE, PROPAGATION_HOST_TO_CONTAINER, PROPAGATION_BIDIRECTIONAL } = cri.MountPropagation;
@@ -775,18 +774,6 @@ describe('stop signal', () => {
 // buildContainerSpec that joins its namespaces. Runs only as root with runc, a static busybox and `ip`.
 
 const run = promisify(execFile);
-const BUSYBOX = '/usr/bin/busybox';
-
-function runcAvailable(): boolean {
-  if (process.getuid?.() !== 0 || !existsSync(BUSYBOX)) return false;
-  try {
-    execFileSync('runc', ['--version'], { stdio: 'ignore' });
-    execFileSync('ip', ['-V'], { stdio: 'ignore' });
-    return execFileSync('file', ['-L', BUSYBOX], { encoding: 'utf8' }).includes('statically linked');
-  } catch {
-    return false;
-  }
-}
 
 (runcAvailable() ? describe : describe.skip)('container spec under runc', () => {
   const tag = `crisp-ctr-${process.pid}`;
@@ -797,12 +784,7 @@ function runcAvailable(): boolean {
   let files: { hostname: string; hosts: string; resolvConf: string };
   let podConfigRunc: cri.PodSandboxConfig;
 
-  function bundle(name: string, extraDirs: string[] = []): string {
-    const b = path.join(dir, name);
-    for (const d of ['bin', 'proc', 'sys', 'dev', 'etc', 'tmp', ...extraDirs]) mkdirSync(path.join(b, 'rootfs', d), { recursive: true });
-    copyFileSync(BUSYBOX, path.join(b, 'rootfs', 'bin', 'busybox'));
-    return b;
-  }
+  const bundle = (name: string, extraDirs: string[] = []): string => busyboxBundle(dir, name, extraDirs);
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'crisp-ctr-runc-'));
@@ -830,10 +812,8 @@ function runcAvailable(): boolean {
       imageConfig: { entrypoint: ['/bin/busybox'], cmd: ['sleep', '120'] },
       netnsPath: `/var/run/netns/${tag}`,
       cgroupDriver: 'cgroupfs',
-      ownOomScoreAdj: await readOwnOomScoreAdj(),
       runtimeHandler: 'runc',
-      ownCapabilities: await readOwnCapabilities(),
-      resourceSupport: await detectResourceSupport(),
+      ...(await hostFacts()),
     });
     writeFileSync(path.join(b, 'config.json'), JSON.stringify(spec));
     // Detached: runc hands its stdio to the container, so give it none to wait on.
@@ -854,14 +834,7 @@ function runcAvailable(): boolean {
       // already gone
     }
     rmSync(dir, { recursive: true, force: true });
-    const root = '/sys/fs/cgroup';
-    for (const p of [path.join(root, tag), ...readdirSync(root).map((h) => path.join(root, h, tag))]) {
-      try {
-        if (existsSync(p)) rmdirSync(p);
-      } catch {
-        // best effort
-      }
-    }
+    removeTestCgroups(tag);
   });
 
   async function runContainer(name: string, over: ContainerOverrides, extra: Partial<ContainerSpecInput> = {}): Promise<string> {
@@ -876,9 +849,7 @@ function runcAvailable(): boolean {
       imageConfig: image,
       nodeHostname: os.hostname(),
       cgroupDriver: 'cgroupfs',
-      ownOomScoreAdj: await readOwnOomScoreAdj(),
-      ownCapabilities: await readOwnCapabilities(),
-      resourceSupport: await detectResourceSupport(),
+      ...(await hostFacts()),
       volumeDir: (p) => path.join(dir, `${name}-volumes`, p),
       deviceLookup: await readHostDeviceLookup(config.devices.map((d) => d.hostPath)),
       ...extra,

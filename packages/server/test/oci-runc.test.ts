@@ -3,29 +3,16 @@
 // runc keeps its state in a temporary --root, the cgroup parent and the network namespace are unique.
 import { cri } from '@crisp/api';
 import { execFile, execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { detectResourceSupport, readOwnCapabilities } from '../src/oci/host';
-import { readOwnOomScoreAdj } from '../src/oci/oom';
 import { buildSandboxSpec } from '../src/oci/sandbox-spec';
+import { busyboxBundle, hostFacts, removeTestCgroups, runcAvailable } from './runc-fixture';
 
 const run = promisify(execFile);
-const BUSYBOX = '/usr/bin/busybox';
 
-function available(): boolean {
-  if (process.getuid?.() !== 0 || !existsSync(BUSYBOX)) return false;
-  try {
-    execFileSync('runc', ['--version'], { stdio: 'ignore' });
-    execFileSync('ip', ['-V'], { stdio: 'ignore' });
-    return execFileSync('file', ['-L', BUSYBOX], { encoding: 'utf8' }).includes('statically linked');
-  } catch {
-    return false;
-  }
-}
-
-const d = available() ? describe : describe.skip;
+const d = runcAvailable() ? describe : describe.skip;
 
 d('sandbox spec under runc', () => {
   const tag = `crisp-unit-${process.pid}`;
@@ -44,21 +31,11 @@ d('sandbox spec under runc', () => {
       // already gone
     }
     rmSync(dir, { recursive: true, force: true });
-    // runc removes the containers' cgroups, not the parent this test made up (cgroup v1: one per hierarchy).
-    const root = '/sys/fs/cgroup';
-    for (const p of [path.join(root, tag), ...readdirSync(root).map((h) => path.join(root, h, tag))]) {
-      try {
-        if (existsSync(p)) rmdirSync(p);
-      } catch {
-        // best effort
-      }
-    }
+    removeTestCgroups(tag);
   });
 
   async function runSandbox(variant: string, sc: Parameters<typeof cri.LinuxSandboxSecurityContext.fromPartial>[0], hostNet: boolean): Promise<string> {
-    const bundle = path.join(dir, variant);
-    for (const d of ['bin', 'proc', 'sys', 'dev', 'etc']) mkdirSync(path.join(bundle, 'rootfs', d), { recursive: true });
-    copyFileSync(BUSYBOX, path.join(bundle, 'rootfs', 'bin', 'busybox'));
+    const bundle = busyboxBundle(dir, variant);
     const config = cri.PodSandboxConfig.fromPartial({
       metadata: { name: variant, uid: 'uid-1', namespace: 'default' },
       hostname: hostNet ? '' : `pod-${variant}`,
@@ -83,10 +60,8 @@ d('sandbox spec under runc', () => {
       imageConfig: { entrypoint: ['/bin/busybox'], cmd: ['sh', '-c', script] },
       ...(hostNet ? {} : { netnsPath: `/var/run/netns/${netns}` }),
       cgroupDriver: 'cgroupfs',
-      ownOomScoreAdj: await readOwnOomScoreAdj(),
       runtimeHandler: 'runc',
-      ownCapabilities: await readOwnCapabilities(),
-      resourceSupport: await detectResourceSupport(),
+      ...(await hostFacts()),
     });
     writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
     const root = path.join(dir, 'runc-state');
