@@ -17,6 +17,7 @@ import {
   startRegistry,
   startTestContainerd,
 } from '@crisp/e2e';
+import type { CrispProcess, TestContainerd, TestRegistry } from '@crisp/e2e';
 
 jest.setTimeout(300_000);
 
@@ -43,9 +44,9 @@ function readLog(file: string): LogRecord[] {
 }
 
 describe('containers', () => {
-  let containerd: Awaited<ReturnType<typeof startTestContainerd>>;
-  let registry: Awaited<ReturnType<typeof startRegistry>>;
-  let crisp: Awaited<ReturnType<typeof startCrisp>>;
+  let containerd: TestContainerd;
+  let registry: TestRegistry;
+  let crisp: CrispProcess;
   let client: ContainerdClient;
   let images: Awaited<ReturnType<typeof pushFixtures>>;
   let logDir: string;

@@ -8,6 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Status } from 'nice-grpc';
 import { containerConfig, eventually, grpcError, podConfig, pushFixtures, startCrisp, startRegistry, startTestContainerd } from '@crisp/e2e';
+import type { CrispProcess, TestContainerd, TestRegistry } from '@crisp/e2e';
 
 jest.setTimeout(300_000);
 
@@ -15,9 +16,9 @@ const NS = 'k8s.io';
 const MiB = 1024 * 1024;
 
 describe('ExecSync', () => {
-  let containerd: Awaited<ReturnType<typeof startTestContainerd>>;
-  let registry: Awaited<ReturnType<typeof startRegistry>>;
-  let crisp: Awaited<ReturnType<typeof startCrisp>>;
+  let containerd: TestContainerd;
+  let registry: TestRegistry;
+  let crisp: CrispProcess;
   let client: ContainerdClient;
   let busybox: string;
   let podId: string;

@@ -3,25 +3,20 @@
 import { ContainerdClient, OWNER_LABEL } from '@crisp/containerd';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ClientError, Status } from 'nice-grpc';
-import { makeTempDir, pushFixtures, startCrisp, startRegistry, startTestContainerd } from '@crisp/e2e';
+import { Status } from 'nice-grpc';
+import { grpcError, makeTempDir, pushFixtures, startCrisp, startRegistry, startTestContainerd } from '@crisp/e2e';
+import type { CrispProcess, TestContainerd, TestRegistry } from '@crisp/e2e';
 import { chainId } from '../../packages/server/src/image/chain-id';
 
 jest.setTimeout(180_000);
 
 const NS = 'k8s.io';
 
-async function statusOf(p: Promise<unknown>): Promise<ClientError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(ClientError);
-  return err as ClientError;
-}
-
 describe('PullImage', () => {
-  let containerd: Awaited<ReturnType<typeof startTestContainerd>>;
-  let registry: Awaited<ReturnType<typeof startRegistry>>;
-  let authRegistry: Awaited<ReturnType<typeof startRegistry>>;
-  let crisp: Awaited<ReturnType<typeof startCrisp>>;
+  let containerd: TestContainerd;
+  let registry: TestRegistry;
+  let authRegistry: TestRegistry;
+  let crisp: CrispProcess;
   let fixtures: Awaited<ReturnType<typeof pushFixtures>>;
   let authFixtures: Awaited<ReturnType<typeof pushFixtures>>;
   let client: ContainerdClient;
@@ -100,9 +95,9 @@ describe('PullImage', () => {
 
   it('authenticates with the CRI AuthConfig and reports the registry refusal', async () => {
     const ref = authFixtures.busybox.reference;
-    const anon = await statusOf(crisp.images.pullImage({ image: { image: ref } }));
+    const anon = await grpcError(crisp.images.pullImage({ image: { image: ref } }));
     expect(anon.code).toBe(Status.UNAUTHENTICATED);
-    const wrong = await statusOf(crisp.images.pullImage({ image: { image: ref }, auth: { username: 'kube', password: 'nope' } }));
+    const wrong = await grpcError(crisp.images.pullImage({ image: { image: ref }, auth: { username: 'kube', password: 'nope' } }));
     expect(wrong.code).toBe(Status.UNAUTHENTICATED);
     expect(await imageNames()).not.toContain(ref);
     const ok = await crisp.images.pullImage({ image: { image: ref }, auth: { username: 'kube', password: 's3cret' } });
@@ -115,15 +110,15 @@ describe('PullImage', () => {
   });
 
   it('rejects malformed references and reports missing images', async () => {
-    expect((await statusOf(crisp.images.pullImage({ image: { image: 'Not/Valid:ref!' } }))).code).toBe(Status.INVALID_ARGUMENT);
-    expect((await statusOf(crisp.images.pullImage({ image: { image: '' } }))).code).toBe(Status.INVALID_ARGUMENT);
-    const missing = await statusOf(crisp.images.pullImage({ image: { image: `${registry.host}/crisp-test/absent:1` } }));
+    expect((await grpcError(crisp.images.pullImage({ image: { image: 'Not/Valid:ref!' } }))).code).toBe(Status.INVALID_ARGUMENT);
+    expect((await grpcError(crisp.images.pullImage({ image: { image: '' } }))).code).toBe(Status.INVALID_ARGUMENT);
+    const missing = await grpcError(crisp.images.pullImage({ image: { image: `${registry.host}/crisp-test/absent:1` } }));
     expect(missing.code).toBe(Status.NOT_FOUND);
   });
 
   it('fails cleanly on an unreachable registry and on a corrupted blob, leaving no record or lease', async () => {
     const before = await imageNames();
-    const unreachable = await statusOf(crisp.images.pullImage({ image: { image: '127.0.0.1:9/crisp-test/busybox:latest' } }));
+    const unreachable = await grpcError(crisp.images.pullImage({ image: { image: '127.0.0.1:9/crisp-test/busybox:latest' } }));
     expect(unreachable.code).toBe(Status.UNAVAILABLE);
 
     // Corrupt the pause layer in the registry's storage (same size, other bytes): crisp must notice.
@@ -137,7 +132,7 @@ describe('PullImage', () => {
       // A fresh containerd namespace view: the layer must not already be present from the earlier pause pull.
       await containerd.ctr(['content', 'rm', layer.digest], { namespace: NS }).catch(() => undefined);
       await client.images.delete({ name: fixtures.pause.reference, sync: true }).catch(() => undefined);
-      const corrupt = await statusOf(crisp.images.pullImage({ image: { image: pushed.pause.reference } }));
+      const corrupt = await grpcError(crisp.images.pullImage({ image: { image: pushed.pause.reference } }));
       expect([Status.DATA_LOSS, Status.FAILED_PRECONDITION]).toContain(corrupt.code);
       expect(corrupt.details).toMatch(/digest|size/i);
       expect(await imageNames()).not.toContain(pushed.pause.reference);

@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClientError, Status } from 'nice-grpc';
 import { makeTempDir, pushFixtures, startCrisp, startRegistry, startTestContainerd } from '@crisp/e2e';
+import type { CrispProcess, TestContainerd, TestRegistry } from '@crisp/e2e';
 import { chainId } from '../../packages/server/src/image/chain-id';
 
 jest.setTimeout(180_000);
@@ -16,9 +17,9 @@ const NS = 'k8s.io';
 const spec = (image: string): cri.ImageSpec => ({ image, annotations: {}, userSpecifiedImage: '', runtimeHandler: '', imageRef: '' });
 
 describe('ImageService read side', () => {
-  let containerd: Awaited<ReturnType<typeof startTestContainerd>>;
-  let registry: Awaited<ReturnType<typeof startRegistry>>;
-  let crisp: Awaited<ReturnType<typeof startCrisp>>;
+  let containerd: TestContainerd;
+  let registry: TestRegistry;
+  let crisp: CrispProcess;
   let fx: Awaited<ReturnType<typeof pushFixtures>>;
   let root: string;
 

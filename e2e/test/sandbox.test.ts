@@ -7,8 +7,9 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { ClientError, Status } from 'nice-grpc';
-import { makeTempDir, pushFixtures, runChecked, runCommand, startCrisp, startRegistry, startTestContainerd } from '@crisp/e2e';
+import { Status } from 'nice-grpc';
+import { grpcError, makeTempDir, pushFixtures, runChecked, runCommand, startCrisp, startRegistry, startTestContainerd } from '@crisp/e2e';
+import type { CrispProcess, TestContainerd, TestRegistry } from '@crisp/e2e';
 
 jest.setTimeout(240_000);
 
@@ -16,12 +17,6 @@ const NS = 'k8s.io';
 const SUBNET = '10.231.7.0/24';
 const BRIDGE = 'crisp-e2e-br0';
 const HOSTPORT = 18080;
-
-async function statusOf(p: Promise<unknown>): Promise<ClientError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(ClientError);
-  return err as ClientError;
-}
 
 function podConfig(name: string, extra: Partial<cri.PodSandboxConfig> = {}): cri.PodSandboxConfig {
   return cri.PodSandboxConfig.fromPartial({
@@ -67,9 +62,9 @@ function ipInSubnet(ip: string): boolean {
 }
 
 describe('pod sandboxes with CNI', () => {
-  let containerd: Awaited<ReturnType<typeof startTestContainerd>>;
-  let registry: Awaited<ReturnType<typeof startRegistry>>;
-  let crisp: Awaited<ReturnType<typeof startCrisp>>;
+  let containerd: TestContainerd;
+  let registry: TestRegistry;
+  let crisp: CrispProcess;
   let client: ContainerdClient;
   let ipamDir: string;
   let cniConfDir: string;
@@ -203,7 +198,7 @@ describe('pod sandboxes with CNI', () => {
     const [a, b] = await Promise.all([crisp.runtime.runPodSandbox({ config: cfg }), crisp.runtime.runPodSandbox({ config: cfg })]);
     expect(a.podSandboxId).toBe(b.podSandboxId);
     expect((await crisp.runtime.runPodSandbox({ config: cfg })).podSandboxId).toBe(a.podSandboxId);
-    const conflict = await statusOf(crisp.runtime.runPodSandbox({ config: { ...cfg, hostname: 'other' } }));
+    const conflict = await grpcError(crisp.runtime.runPodSandbox({ config: { ...cfg, hostname: 'other' } }));
     expect(conflict.code).toBe(Status.ALREADY_EXISTS);
     expect(conflict.details).toContain(a.podSandboxId);
     await crisp.runtime.removePodSandbox({ podSandboxId: a.podSandboxId });
@@ -255,7 +250,7 @@ describe('pod sandboxes with CNI', () => {
     expect((await status(id)).status?.state).toBe(cri.PodSandboxState.SANDBOX_NOTREADY);
     await crisp.runtime.stopPodSandbox({ podSandboxId: id });
     await crisp.runtime.removePodSandbox({ podSandboxId: id });
-    expect((await statusOf(status(id))).code).toBe(Status.NOT_FOUND);
+    expect((await grpcError(status(id))).code).toBe(Status.NOT_FOUND);
   });
 
   it('stop releases the IP and is idempotent; remove leaves nothing behind', async () => {
@@ -270,7 +265,7 @@ describe('pod sandboxes with CNI', () => {
 
     await crisp.runtime.removePodSandbox({ podSandboxId: podA });
     await crisp.runtime.removePodSandbox({ podSandboxId: podA });
-    expect((await statusOf(status(podA))).code).toBe(Status.NOT_FOUND);
+    expect((await grpcError(status(podA))).code).toBe(Status.NOT_FOUND);
     await expect(client.containers.get({ id: podA })).rejects.toMatchObject({ code: 'not-found' });
     await expect(client.snapshots.stat({ snapshotter: 'overlayfs', key: podA })).rejects.toMatchObject({ code: 'not-found' });
     expect(existsSync(path.join(crisp.stateDir, 'sandboxes', podA))).toBe(false);
@@ -285,8 +280,8 @@ describe('pod sandboxes with CNI', () => {
   it('rejects bad metadata and unknown handlers with INVALID_ARGUMENT', async () => {
     const noUid = podConfig('bad');
     noUid.metadata!.uid = '';
-    expect((await statusOf(crisp.runtime.runPodSandbox({ config: noUid }))).code).toBe(Status.INVALID_ARGUMENT);
-    expect((await statusOf(crisp.runtime.runPodSandbox({ config: podConfig('bad2'), runtimeHandler: 'kata' }))).code).toBe(Status.INVALID_ARGUMENT);
+    expect((await grpcError(crisp.runtime.runPodSandbox({ config: noUid }))).code).toBe(Status.INVALID_ARGUMENT);
+    expect((await grpcError(crisp.runtime.runPodSandbox({ config: podConfig('bad2'), runtimeHandler: 'kata' }))).code).toBe(Status.INVALID_ARGUMENT);
   });
 
   it('a failing CNI plugin leaves no pause container, netns or IP; an unknown sandbox image is NOT_FOUND', async () => {
@@ -312,7 +307,7 @@ describe('pod sandboxes with CNI', () => {
       config: config.replace(`conf_dir = "${cniConfDir}"`, `conf_dir = "${confDir}"`).replace('bin_dirs = ["/usr/lib/cni"]', `bin_dirs = ["/usr/lib/cni", "${binDir}"]`),
     });
     try {
-      const err = await statusOf(failing.runtime.runPodSandbox({ config: podConfig('pod-fail') }));
+      const err = await grpcError(failing.runtime.runPodSandbox({ config: podConfig('pod-fail') }));
       expect(err.details).toContain('crisp-fail always fails');
       expect((await client.containers.list({ filters: [] })).containers.length).toBe(before);
       expect(existsSync('/var/run/netns') ? readdirSync('/var/run/netns').length : 0).toBe(netnsBefore);
@@ -327,7 +322,7 @@ describe('pod sandboxes with CNI', () => {
       config: config.replace(/sandbox_image = ".*"/, `sandbox_image = "${registry.host}/crisp-test/no-such-pause:1"`),
     });
     try {
-      const err = await statusOf(noImage.runtime.runPodSandbox({ config: podConfig('pod-noimage') }));
+      const err = await grpcError(noImage.runtime.runPodSandbox({ config: podConfig('pod-noimage') }));
       expect(err.code).toBe(Status.NOT_FOUND);
       expect((await client.containers.list({ filters: [] })).containers.length).toBe(before);
     } finally {

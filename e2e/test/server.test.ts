@@ -4,31 +4,27 @@ import { cri, health } from '@crisp/api';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ClientError, Status } from 'nice-grpc';
+import { Status } from 'nice-grpc';
 import { parse as parseToml } from 'smol-toml';
-import { criClient, makeTempDir, startCrisp, startTestContainerd } from '@crisp/e2e';
+import { criClient, grpcError, makeTempDir, startCrisp, startTestContainerd } from '@crisp/e2e';
+import type { CrispProcess, TestContainerd } from '@crisp/e2e';
 
 const CLI = path.resolve(__dirname, '../../packages/server/dist/cli.js');
 const PKG_VERSION = (JSON.parse(readFileSync(path.resolve(__dirname, '../../packages/server/package.json'), 'utf8')) as { version: string }).version;
 
 jest.setTimeout(120_000);
 
-type Containerd = Awaited<ReturnType<typeof startTestContainerd>>;
-type Crisp = Awaited<ReturnType<typeof startCrisp>>;
+type Containerd = TestContainerd;
+type Crisp = CrispProcess;
 
 function condition(res: cri.StatusResponse, type: string): cri.RuntimeCondition | undefined {
   return res.status?.conditions.find((c) => c.type === type);
 }
 
-async function expectStatus(p: Promise<unknown>, code: Status, text?: RegExp): Promise<ClientError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ClientError);
-  expect((err as ClientError).code).toBe(code);
-  if (text) expect((err as ClientError).details).toMatch(text);
-  return err as ClientError;
+async function expectStatus(p: Promise<unknown>, code: Status, text?: RegExp): Promise<void> {
+  const err = await grpcError(p);
+  expect(err.code).toBe(code);
+  if (text) expect(err.details).toMatch(text);
 }
 
 describe('crisp server', () => {

@@ -8,6 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Status } from 'nice-grpc';
 import { containerConfig, eventually, grpcError, makeTempDir, makeTestNetwork, podConfig, pushFixtures, startCrisp, startRegistry, startTestContainerd } from '@crisp/e2e';
+import type { CrispProcess, TestContainerd, TestRegistry } from '@crisp/e2e';
 
 jest.setTimeout(120_000);
 
@@ -30,9 +31,9 @@ function send(host: string, port: number, bytes: number): Promise<void> {
 }
 
 describe('stats', () => {
-  let containerd: Awaited<ReturnType<typeof startTestContainerd>>;
-  let registry: Awaited<ReturnType<typeof startRegistry>>;
-  let crisp: Awaited<ReturnType<typeof startCrisp>>;
+  let containerd: TestContainerd;
+  let registry: TestRegistry;
+  let crisp: CrispProcess;
   let client: ContainerdClient;
   let busybox: string;
   let podId: string;
