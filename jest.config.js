@@ -1,7 +1,7 @@
 // Unit tests live in packages/*/test, integration tests (real containerd, real sockets) in e2e/test.
 // Tests run on the TypeScript sources; `make typecheck` checks types, so ts-jest only transpiles.
 const moduleNameMapper = {
-  '^@crisp/(api|containerd|registry|server)$': '<rootDir>/packages/$1/src',
+  '^@crisp/(api|containerd|registry|server|metrics-exporter)$': '<rootDir>/packages/$1/src',
   '^@crisp/e2e$': '<rootDir>/e2e/src',
 };
 const transform = {
