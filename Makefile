@@ -21,7 +21,7 @@ $(GENERATED)/.stamp: deps buf.yaml buf.gen.yaml $(shell find protos -name '*.pro
 
 build: generate
 	$(NPX) tsc -b
-	chmod +x packages/server/dist/cli.js
+	chmod +x packages/server/dist/cli.js packages/metrics-exporter/dist/cli.js
 
 typecheck: generate
 	$(NPX) tsc -p tsconfig.test.json

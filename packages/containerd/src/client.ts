@@ -21,6 +21,8 @@ import { deadlineMiddleware } from './deadline';
 import type { DeadlineCallOptions } from './deadline';
 import { errorMiddleware } from './errors';
 import { leaseMetadata, namespaceMiddleware } from './metadata';
+import { observeMiddleware } from './observe';
+import type { ContainerdCallObserver } from './observe';
 
 export interface ContainerdClientOptions {
   /** containerd's gRPC socket: a path or a `unix://` URL. */
@@ -32,6 +34,8 @@ export interface ContainerdClientOptions {
    * Unset: no default deadline.
    */
   defaultTimeoutMs?: number;
+  /** Told of every unary call's outcome and duration (after errors are converted). */
+  observer?: ContainerdCallObserver;
 }
 
 /** Extra per-call options every service client accepts besides nice-grpc's (signal, metadata). */
@@ -95,21 +99,24 @@ export class ContainerdClient {
   readonly introspection: ServiceClient<introspection.IntrospectionDefinition>;
 
   private readonly defaultTimeoutMs: number | undefined;
+  private readonly observer: ContainerdCallObserver | undefined;
 
   /** `channel` is for sharing an existing channel (what withNamespace does); normally omit it. */
   constructor(options: ContainerdClientOptions, channel?: Channel) {
     this.address = options.address;
     this.namespace = options.namespace;
     this.defaultTimeoutMs = options.defaultTimeoutMs;
+    this.observer = options.observer;
     this.channel =
       channel ?? createChannel(toUnixTarget(options.address), ChannelCredentials.createInsecure(), CHANNEL_OPTIONS);
 
     // The middleware attached last runs first: errors wraps everything, so the deadline's
     // DEADLINE_EXCEEDED is converted too.
-    const factory = createClientFactory()
+    const base = createClientFactory()
       .use(namespaceMiddleware(options.namespace))
       .use(deadlineMiddleware(options.defaultTimeoutMs))
       .use(errorMiddleware);
+    const factory = options.observer ? base.use(observeMiddleware(options.observer)) : base;
     const ch = this.channel;
     this.version = factory.create(version.VersionDefinition, ch);
     this.namespaces = factory.create(namespaces.NamespacesDefinition, ch);
@@ -128,7 +135,7 @@ export class ContainerdClient {
   withNamespace(namespace: string): ContainerdClient {
     if (namespace === this.namespace) return this;
     return new ContainerdClient(
-      { address: this.address, namespace, defaultTimeoutMs: this.defaultTimeoutMs },
+      { address: this.address, namespace, defaultTimeoutMs: this.defaultTimeoutMs, ...(this.observer ? { observer: this.observer } : {}) },
       this.channel,
     );
   }

@@ -12,3 +12,4 @@ export * from './content-read';
 export * from './ownership';
 export { sleep, Backoff } from './backoff';
 export { lengthDelimitedPrefix } from './proto-wire';
+export * from './observe';

@@ -11,13 +11,15 @@ import { stringify as stringifyToml } from 'smol-toml';
 const USAGE = `Usage:
   crisp serve [--config FILE] [--listen PATH] [--containerd-address PATH]
               [--containerd-namespace NS] [--state-dir DIR] [--log-level LEVEL]
+              [--metrics-address HOST:PORT]
   crisp config default          print the full default configuration (TOML)
   crisp config check [--config FILE]   validate and print the effective configuration
   crisp version
 
 Flags override the config file (default /etc/crisp/config.toml), which overrides the defaults.
 Environment: CRISP_CONFIG, CRISP_LISTEN, CRISP_CONTAINERD_ADDRESS, CRISP_CONTAINERD_NAMESPACE,
-CRISP_STATE_DIR, CRISP_LOG_LEVEL (between the file and the flags).
+CRISP_STATE_DIR, CRISP_LOG_LEVEL, CRISP_METRICS_ADDRESS (between the file and the flags).
+--metrics-address (config [metrics] address) serves Prometheus /metrics there; off by default.
 `;
 
 const FLAGS = {
@@ -27,6 +29,7 @@ const FLAGS = {
   'containerd-namespace': { type: 'string' },
   'state-dir': { type: 'string' },
   'log-level': { type: 'string' },
+  'metrics-address': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -48,6 +51,7 @@ function overrides(values: Record<string, string | boolean | undefined>): Config
     containerdNamespace: s('containerd-namespace'),
     stateDir: s('state-dir'),
     logLevel: s('log-level'),
+    metricsAddress: s('metrics-address'),
   } as ConfigOverrides;
 }
 

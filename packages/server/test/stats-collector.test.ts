@@ -4,12 +4,9 @@ import type { ContainerRecord } from '../src/container/record';
 import type { SandboxRecord } from '../src/sandbox/record';
 import { StatsCollector, StatsSources } from '../src/stats/collector';
 import { criContainerStats, criPodStats, podTotals } from '../src/stats/cri';
-import { CGROUP_V1_METRICS } from '../src/stats/decode';
-import { selectContainers, selectSandboxes, taskFilters } from '../src/stats/filters';
-import { WritableLayerUsage } from '../src/stats/layer-usage';
+import { selectContainers, selectSandboxes } from '../src/stats/filters';
+import { CGROUP_V1_METRICS, PodNetworkReader, WritableLayerUsage, mountSourceOf } from '@crisp/metrics-exporter';
 import { CONTAINER_METRICS, POD_METRICS, metricDescriptors, podSandboxMetrics } from '../src/stats/metrics';
-import { PodNetworkReader } from '../src/stats/network';
-import { mountSourceOf } from '../src/stats/service';
 
 const S = 1_000_000_000n;
 const MiB = 1024n * 1024n;
@@ -105,15 +102,10 @@ describe('stats filters', () => {
     expect(selectSandboxes(ps, { id: 'p', labelSelector: { team: 'b' } }).map((p) => p.id)).toEqual(['p2']);
     expect(selectSandboxes(ps, undefined)).toHaveLength(2);
   });
-
-  it('turn ids into containerd filters, one id== per task', () => {
-    expect(taskFilters(['abc', 'abc', 'd-e.f'])).toEqual(['id==abc', 'id==d-e.f']);
-    expect(taskFilters(['a b'])).toEqual(['id=="a b"']);
-  });
 });
 
 describe('StatsCollector', () => {
-  it('asks Tasks.Metrics once, naming every task, for many containers; none when there are none', async () => {
+  it('asks Tasks.Metrics naming every task once, in up to 4 concurrent calls; none when there are none', async () => {
     const pods = [sandbox('p1')];
     const cs = Array.from({ length: 100 }, (_, i) => container(`c${i}`, 'p1'));
     const f = fakeSources(cs, pods);
@@ -121,12 +113,13 @@ describe('StatsCollector', () => {
     f.tasks.set('other-clients-task', { cpuNs: S });
     const c = new StatsCollector(f.src);
     const samples = await c.containers(cs, true);
-    expect(f.calls).toHaveLength(1);
-    expect(f.calls[0]).toHaveLength(100);
-    expect(f.calls[0]![0]).toBe('id==c0');
+    expect(f.calls.map((x) => x.length)).toEqual([25, 25, 25, 25]);
+    expect(f.calls.flat().sort()).toEqual(cs.map((x) => `id==${x.id}`).sort());
     expect(samples).toHaveLength(100);
     expect(await c.containers([], true)).toEqual([]);
-    expect(f.calls).toHaveLength(1);
+    expect(f.calls).toHaveLength(4);
+    await c.containers(cs.slice(0, 10), true);
+    expect(f.calls[4]).toHaveLength(10);
   });
 
   it('lists running containers only, but answers a single stopped one with its writable layer', async () => {

@@ -13,6 +13,7 @@ export interface ConfigOverrides {
   containerdNamespace?: string;
   stateDir?: string;
   logLevel?: string;
+  metricsAddress?: string;
 }
 
 export interface LoadedConfig {
@@ -30,6 +31,7 @@ const ENV: Record<keyof ConfigOverrides, string> = {
   containerdNamespace: 'CRISP_CONTAINERD_NAMESPACE',
   stateDir: 'CRISP_STATE_DIR',
   logLevel: 'CRISP_LOG_LEVEL',
+  metricsAddress: 'CRISP_METRICS_ADDRESS',
 };
 
 export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
@@ -86,6 +88,7 @@ export async function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.Proces
   set(['listen'], o.listen);
   set(['state_dir'], o.stateDir);
   set(['log_level'], o.logLevel);
+  set(['metrics', 'address'], o.metricsAddress);
   set(['containerd', 'address'], o.containerdAddress);
   set(['containerd', 'namespace'], o.containerdNamespace);
 

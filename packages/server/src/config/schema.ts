@@ -1,4 +1,5 @@
 // crisp's configuration: its shape, defaults, and validation with errors that name the bad key.
+import { parseListenAddress } from '@crisp/metrics-exporter';
 
 export type CgroupDriver = 'systemd' | 'cgroupfs';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
@@ -53,6 +54,10 @@ export interface CrispConfig {
     tlsKeyFile: string;
     tokenTtlSeconds: number;
   };
+  metrics: {
+    /** host:port of the Prometheus endpoint (/metrics, /healthz); empty: off. */
+    address: string;
+  };
 }
 
 export const DEFAULT_CONFIG: CrispConfig = {
@@ -89,6 +94,9 @@ export const DEFAULT_CONFIG: CrispConfig = {
     tlsCertFile: '',
     tlsKeyFile: '',
     tokenTtlSeconds: 60,
+  },
+  metrics: {
+    address: '',
   },
 };
 
@@ -213,6 +221,7 @@ export function validateConfig(raw: Raw, base: CrispConfig = DEFAULT_CONFIG): Cr
     cni: { ...base.cni },
     registry: { ...base.registry },
     streaming: { ...base.streaming },
+    metrics: { ...base.metrics },
   };
 
   const c = t.table('containerd');
@@ -257,6 +266,17 @@ export function validateConfig(raw: Raw, base: CrispConfig = DEFAULT_CONFIG): Cr
     throw new ConfigError('streaming', 'tls_cert_file and tls_key_file must be set together');
   }
   s.rejectUnknown();
+
+  const mt = t.table('metrics');
+  cfg.metrics = { address: mt.string('address', base.metrics.address) };
+  if (cfg.metrics.address !== '') {
+    try {
+      parseListenAddress(cfg.metrics.address);
+    } catch {
+      throw new ConfigError('metrics.address', `must be host:port (e.g. 127.0.0.1:9101), got "${cfg.metrics.address}"`);
+    }
+  }
+  mt.rejectUnknown();
 
   const rt = t.table('runtimes');
   for (const [name] of rt.entries()) {
@@ -312,6 +332,7 @@ export function configToRaw(cfg: CrispConfig): Raw {
       tls_key_file: cfg.streaming.tlsKeyFile,
       token_ttl_seconds: cfg.streaming.tokenTtlSeconds,
     },
+    metrics: { address: cfg.metrics.address },
     runtimes: Object.fromEntries(
       Object.entries(cfg.runtimes).map(([name, h]) => [
         name,

@@ -28,6 +28,8 @@ export interface PullOptions {
   /** A pull that moves no byte for this long is cancelled. */
   progressTimeoutMs: number;
   logger: Logger;
+  /** Told of every pull's end (crisp's metrics): bytes fetched, seconds, and whether it succeeded. */
+  onPulled?: (bytes: number, seconds: number, ok: boolean) => void;
 }
 
 export interface PullResult {
@@ -299,8 +301,14 @@ export class Puller {
         stalled = true;
         abort.abort(new Error('no progress'));
       });
+      const started = performance.now();
       const promise = pullOnce(this.opts, ref, auth, abort.signal, watchdog)
+        .then((res) => {
+          this.opts.onPulled?.(watchdog.bytes, (performance.now() - started) / 1000, true);
+          return res;
+        })
         .catch((err: unknown) => {
+          this.opts.onPulled?.(watchdog.bytes, (performance.now() - started) / 1000, false);
           if (stalled) throw deadlineExceeded(`pull of ${key} made no progress for ${this.opts.progressTimeoutMs / 1000}s`);
           throw err;
         })

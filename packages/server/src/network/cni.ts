@@ -310,6 +310,29 @@ export async function ensureLoopback(netns: string, binDirs: string[], opts: Loo
   opts.logger?.debug({ netns, ms: Date.now() - started }, 'loopback up');
 }
 
+/** Told of every network ADD and DEL (crisp's metrics). Module-wide: networks are built per call. */
+export interface CniObserver {
+  finished(command: 'ADD' | 'DEL', seconds: number, ok: boolean): void;
+}
+
+let cniObserver: CniObserver | undefined;
+
+export function observeCni(observer: CniObserver | undefined): void {
+  cniObserver = observer;
+}
+
+async function observed<T>(command: 'ADD' | 'DEL', fn: () => Promise<T>): Promise<T> {
+  const start = performance.now();
+  try {
+    const out = await fn();
+    cniObserver?.finished(command, (performance.now() - start) / 1000, true);
+    return out;
+  } catch (err) {
+    cniObserver?.finished(command, (performance.now() - start) / 1000, false);
+    throw err;
+  }
+}
+
 export interface CniNetworkOptions {
   /** Per plugin invocation. */
   timeoutMs?: number;
@@ -348,6 +371,10 @@ export class CniNetwork {
 
   /** Adds the pod to the network; returns the normalized result of the last plugin. */
   async add(rt: CniRuntimeConf, signal?: AbortSignal): Promise<CniResult> {
+    return observed('ADD', () => this.addOnce(rt, signal));
+  }
+
+  private async addOnce(rt: CniRuntimeConf, signal?: AbortSignal): Promise<CniResult> {
     validateRuntimeConf(rt);
     const log = this.logger.child({ cniNetwork: this.name, containerId: rt.containerId });
     const list: PluginList = { cniVersion: this.config.cniVersion, disableCheck: this.config.disableCheck, plugins: this.config.plugins };
@@ -381,6 +408,10 @@ export class CniNetwork {
    * fail bridge 1.1.1 ("unknown FS magic"). On failure the cache stays for a retry.
    */
   async del(rt: CniRuntimeConf, signal?: AbortSignal): Promise<void> {
+    return observed('DEL', () => this.delOnce(rt, signal));
+  }
+
+  private async delOnce(rt: CniRuntimeConf, signal?: AbortSignal): Promise<void> {
     validateRuntimeConf(rt);
     const log = this.logger.child({ cniNetwork: this.name, containerId: rt.containerId });
     const cached = await this.readCache(rt.containerId, rt.ifName, log);

@@ -1,8 +1,10 @@
 // Collects the samples every stats RPC answers from, with a bounded cost per call:
-// - ONE Tasks.Metrics call for all the tasks asked about (containers and pause containers), with one
+// - Tasks.Metrics naming all the tasks asked about (containers and pause containers), one
 //   `id==<id>` filter per task. containerd ORs the filters and asks only the matching tasks' shims
 //   for their cgroup stats; with no filter it would ask every task of the namespace (other clients'
-//   included), so crisp always names its tasks, and makes no call when there are none to name;
+//   included), so crisp always names its tasks, and makes no call when there are none to name. One
+//   call up to 31 tasks; more are split in up to 4 disjoint concurrent calls (metricsGroups: the
+//   shims answer in parallel rather than one by one), each shim still asked once;
 // - writable layer usage through WritableLayerUsage (bounded concurrency, 10 s cache);
 // - pod network counters from /proc/<pause pid>/net/dev (bounded concurrency);
 // - usage_nano_cores from the CpuRateTracker.
@@ -14,10 +16,7 @@ import { mapLimit } from '../image/concurrency';
 import type { Logger } from '../log';
 import type { SandboxRecord } from '../sandbox/record';
 import { CpuRateTracker } from './cpu-rate';
-import { TaskStats, decodeMetric } from './decode';
-import { taskFilters } from './filters';
-import { LayerUsage, WritableLayerUsage } from './layer-usage';
-import { PodNetwork, PodNetworkReader } from './network';
+import { LayerUsage, PodNetwork, PodNetworkReader, TaskStats, WritableLayerUsage, decodeMetrics, metricsGroups } from '@crisp/metrics-exporter';
 
 /** /proc reads of pod network counters in flight at once. */
 const NETWORK_CONCURRENCY = 16;
@@ -67,18 +66,12 @@ export class StatsCollector {
 
   /** One Tasks.Metrics call for `ids` (none for an empty list); tasks without a readable metric are left out. */
   async taskStats(ids: readonly string[], signal?: AbortSignal): Promise<Map<string, TaskStats>> {
-    const out = new Map<string, TaskStats>();
-    if (ids.length === 0) return out;
+    if (ids.length === 0) return new Map();
     const wanted = new Set(ids);
-    for (const m of await this.src.metrics(taskFilters(wanted), signal)) {
-      if (!wanted.has(m.id)) continue;
-      try {
-        out.set(m.id, decodeMetric(m));
-      } catch (err) {
-        this.src.logger?.warn({ taskId: m.id, err }, 'unreadable task metrics: ignored');
-      }
-    }
-    return out;
+    const answers = await Promise.all(metricsGroups(wanted).map((filters) => this.src.metrics(filters, signal)));
+    return decodeMetrics(answers.flat(), wanted, (taskId, err) =>
+      this.src.logger?.warn({ taskId, err }, 'unreadable task metrics: ignored'),
+    );
   }
 
   /** Drops the state of containers and pods the stores no longer know. */

@@ -14,8 +14,7 @@
 // container (pause aside) has a limit, which is how kubelet sizes a pod's cgroup; absent otherwise.
 import type { cri } from '@crisp/api';
 import type { ContainerSample, PodSample } from './collector';
-import type { TaskStats } from './decode';
-import type { InterfaceCounters } from './network';
+import type { InterfaceCounters, TaskStats } from '@crisp/metrics-exporter';
 
 const u64 = (value: bigint): cri.UInt64Value => ({ value });
 

@@ -16,10 +16,3 @@ export function selectSandboxes(all: readonly SandboxRecord[], filter: cri.PodSa
   if (!filter) return [...all];
   return all.filter((s) => matchesId(filter.id, s.id) && matchesLabels(filter.labelSelector, s.config.labels));
 }
-
-/** containerd filter syntax: one `id==<id>` per task; Tasks.Metrics ORs the filters it is given. */
-export function taskFilters(ids: Iterable<string>): string[] {
-  const out: string[] = [];
-  for (const id of new Set(ids)) out.push(/^[A-Za-z0-9_.-]+$/.test(id) ? `id==${id}` : `id==${JSON.stringify(id)}`);
-  return out;
-}

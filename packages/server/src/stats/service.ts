@@ -1,15 +1,13 @@
 // What the stats RPCs do, over one StatsCollector per server context (its rate samples and caches
 // must outlive a call). The RPC files in src/rpc/ are one-liners over these.
 import type { cri } from '@crisp/api';
-import { promises as fs } from 'node:fs';
 import type { CrispContext } from '../context';
 import { snapshotterMountpoint } from '../image/fs-info';
 import { StatsCollector } from './collector';
 import { criContainerStats, criPodStats } from './cri';
 import { selectContainers, selectSandboxes } from './filters';
-import { WritableLayerUsage } from './layer-usage';
 import { metricDescriptors, podSandboxMetrics } from './metrics';
-import { PodNetworkReader } from './network';
+import { PodNetworkReader, WritableLayerUsage, deviceOf } from '@crisp/metrics-exporter';
 
 interface Stats {
   collector: StatsCollector;
@@ -19,28 +17,6 @@ interface Stats {
 }
 
 const byContext = new WeakMap<CrispContext, Stats>();
-
-/** The block device (mount source) of the filesystem holding `dir`, from mountinfo; `dir` itself when unknown. */
-export function mountSourceOf(mountinfo: string, dir: string): string | undefined {
-  let best: { point: string; source: string } | undefined;
-  for (const line of mountinfo.split('\n')) {
-    const f = line.split(' ');
-    const dash = f.indexOf('-');
-    if (dash < 0 || f.length < dash + 3) continue;
-    const point = (f[4] ?? '').replace(/\\040/g, ' ');
-    const inside = point === '/' || dir === point || dir.startsWith(`${point}/`);
-    if (inside && (!best || point.length >= best.point.length)) best = { point, source: f[dash + 2]! };
-  }
-  return best?.source;
-}
-
-async function deviceOf(dir: string): Promise<string> {
-  try {
-    return mountSourceOf(await fs.readFile('/proc/self/mountinfo', 'utf8'), dir) ?? dir;
-  } catch {
-    return dir;
-  }
-}
 
 export function statsFor(ctx: CrispContext): Stats {
   let s = byContext.get(ctx);

@@ -205,6 +205,23 @@ export function decodeMetric(m: metrics.Metric, now: () => bigint = nowNanos): T
   return decodeMetricsData(m.id, ts > 0n ? ts : now(), m.data);
 }
 
+/**
+ * The decoded entries of a Tasks.Metrics answer for the tasks `wanted` has; an unreadable entry is
+ * passed to `onError` and left out (one bad shim answer must not fail the others).
+ */
+export function decodeMetrics(list: readonly metrics.Metric[], wanted: { has(id: string): boolean }, onError: (id: string, err: unknown) => void): Map<string, TaskStats> {
+  const out = new Map<string, TaskStats>();
+  for (const m of list) {
+    if (!wanted.has(m.id)) continue;
+    try {
+      out.set(m.id, decodeMetric(m));
+    } catch (err) {
+      onError(m.id, err);
+    }
+  }
+  return out;
+}
+
 export function nowNanos(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
 }
