@@ -265,6 +265,7 @@ interface FloorSide {
 export interface ContainerReadsResult {
   containers: number;
   concurrency: number;
+  warmupCalls: number;
   crisp: ReadSide;
   peer: ReadSide;
   floor?: FloorSide;
@@ -277,6 +278,11 @@ export interface ReadsOptions {
   concurrency: number;
   listCalls: number;
   statusCalls: number;
+  /**
+   * Unmeasured calls of each kind per runtime before the measured ones: kubelet calls these all the
+   * time, so the steady state is what matters, not crisp's JIT warming up on the first few dozen calls.
+   */
+  warmupCalls: number;
   /** crisp's pid, to sample its fds and memory (leaks). */
   crispPid?: number | undefined;
   /** The containerd calls crisp's ListContainers/ContainerStatus make, timed directly (what crisp adds on top). */
@@ -353,7 +359,7 @@ export async function benchContainerReads(crisp: ContainerBenchTarget, peer: Con
   const crispPod = new BenchPod(crisp, 'bench-reads-crisp');
   const peerPod = new BenchPod(peer, 'bench-reads-peer');
   const side = (): ReadSide => ({ fillMs: 0, createStartMs: [], listMs: [], statusMs: [], versionMs: [], listed: 0, logFiles: 0, drainMs: 0 });
-  const out: ContainerReadsResult = { containers: opts.containers, concurrency: opts.concurrency, crisp: side(), peer: side(), crispProc: {} };
+  const out: ContainerReadsResult = { containers: opts.containers, concurrency: opts.concurrency, warmupCalls: opts.warmupCalls, crisp: side(), peer: side(), crispProc: {} };
   await withPods([crispPod, peerPod], async () => {
     await tagged(crisp, 'RunPodSandbox', () => crispPod.run());
     await tagged(peer, 'RunPodSandbox', () => peerPod.run());
@@ -376,29 +382,59 @@ export async function benchContainerReads(crisp: ContainerBenchTarget, peer: Con
       if (running !== ids.length) throw new Error(`${t.name}: ListContainers shows ${running} of the ${ids.length} started containers running`);
       await tagged(t, 'ContainerStatus', () => t.rt.containerStatus({ containerId: ids[0]!, verbose: false }));
     }
+    const warmPick = (ids: string[], i: number): string => ids[i % ids.length]!;
+    for (let i = 0; i < opts.warmupCalls; i++) {
+      for (const [t, ids] of [
+        [crisp, crispIds],
+        [peer, peerIds],
+      ] as const) {
+        await tagged(t, 'warm-up ListContainers', () => t.rt.listContainers(noFilter));
+        await tagged(t, 'warm-up Version', () => t.rt.version({ version: 'v1' }));
+        await tagged(t, 'warm-up ContainerStatus', () => t.rt.containerStatus({ containerId: warmPick(ids, i), verbose: false }));
+      }
+    }
     const floor = opts.floor;
     const floorSide: FloorSide | undefined = floor ? { listMs: [], containersListMs: [], tasksListMs: [], statusMs: [], listBytes: await floor.list() } : undefined;
     if (floorSide) out.floor = floorSide;
+    // Each runtime goes first in every other round: the call after another one can find the machine
+    // still busy with the previous one's leftovers (GC, containerd's own work), and neither gets that seat.
+    const inTurn = async (i: number, crispCall: () => Promise<void>, peerCall: () => Promise<void>): Promise<void> => {
+      for (const call of i % 2 === 0 ? [crispCall, peerCall] : [peerCall, crispCall]) await call();
+    };
     for (let i = 0; i < opts.listCalls; i++) {
-      await tagged(crisp, 'ListContainers', () => timed(out.crisp.listMs, () => crisp.rt.listContainers(noFilter)));
-      await tagged(peer, 'ListContainers', () => timed(out.peer.listMs, () => peer.rt.listContainers(noFilter)));
-      if (floor && floorSide) {
-        await timed(floorSide.listMs, () => floor.list());
-        await timed(floorSide.containersListMs, () => floor.containersList());
-        await timed(floorSide.tasksListMs, () => floor.tasksList());
-      }
+      await inTurn(
+        i,
+        () => tagged(crisp, 'ListContainers', () => timed(out.crisp.listMs, () => crisp.rt.listContainers(noFilter))),
+        () => tagged(peer, 'ListContainers', () => timed(out.peer.listMs, () => peer.rt.listContainers(noFilter))),
+      );
+    }
+    // The floor in loops of its own: interleaved, containerd's work on 500 KB answers (and its GC after
+    // them) spilled into the next runtime call and doubled crisp's measured time.
+    for (let i = 0; floor && floorSide && i < opts.listCalls; i++) {
+      await timed(floorSide.listMs, () => floor.list());
+      await timed(floorSide.containersListMs, () => floor.containersList());
+      await timed(floorSide.tasksListMs, () => floor.tasksList());
     }
     for (let i = 0; i < opts.statusCalls; i++) {
-      await timed(out.crisp.versionMs, () => crisp.rt.version({ version: 'v1' }));
-      await timed(out.peer.versionMs, () => peer.rt.version({ version: 'v1' }));
+      await inTurn(
+        i,
+        () => timed(out.crisp.versionMs, () => crisp.rt.version({ version: 'v1' })),
+        () => timed(out.peer.versionMs, () => peer.rt.version({ version: 'v1' })),
+      );
     }
     const pick = (ids: string[]): string => ids[Math.floor(Math.random() * ids.length)]!;
     for (let i = 0; i < opts.statusCalls; i++) {
       const c = pick(crispIds);
       const p = pick(peerIds);
-      await tagged(crisp, `ContainerStatus ${c}`, () => timed(out.crisp.statusMs, () => crisp.rt.containerStatus({ containerId: c, verbose: false })));
-      await tagged(peer, `ContainerStatus ${p}`, () => timed(out.peer.statusMs, () => peer.rt.containerStatus({ containerId: p, verbose: false })));
-      if (floor && floorSide) await timed(floorSide.statusMs, () => floor.status(c));
+      await inTurn(
+        i,
+        () => tagged(crisp, `ContainerStatus ${c}`, () => timed(out.crisp.statusMs, () => crisp.rt.containerStatus({ containerId: c, verbose: false }))),
+        () => tagged(peer, `ContainerStatus ${p}`, () => timed(out.peer.statusMs, () => peer.rt.containerStatus({ containerId: p, verbose: false }))),
+      );
+    }
+    for (let i = 0; floor && floorSide && i < opts.statusCalls; i++) {
+      const c = pick(crispIds);
+      await timed(floorSide.statusMs, () => floor.status(c));
     }
 
     // The measured clean-up of the containers (the pods go in withPods).
@@ -426,7 +462,7 @@ export function reportContainerReads(r: ContainerReadsResult): string {
     ...(r.crisp.logFiles !== r.containers || r.peer.logFiles !== r.containers
       ? [`  !! CRI log files in the pod log directories: crisp ${r.crisp.logFiles}, containerd CRI ${r.peer.logFiles} (expected ${r.containers} each)`]
       : []),
-    `  ListContainers (no filter; ${r.crisp.listed} vs ${r.peer.listed} listed), ${r.crisp.listMs.length} calls:`,
+    `  ListContainers (no filter; ${r.crisp.listed} vs ${r.peer.listed} listed), ${r.crisp.listMs.length} calls after ${r.warmupCalls} unmeasured of each read:`,
     latencyLine('  crisp', r.crisp.listMs),
     latencyLine('  containerd CRI', r.peer.listMs),
     ...(r.floor

@@ -49,40 +49,66 @@ export interface RpcObserver {
   finished?(method: string, code: Status, seconds: number): void;
 }
 
+/** The method name of each path ('/runtime.v1.RuntimeService/Version' → 'Version'), worked out once per method. */
+const methodNames = new Map<string, string>();
+function methodName(path: string): string {
+  let name = methodNames.get(path);
+  if (name === undefined) {
+    name = path.slice(path.lastIndexOf('/') + 1);
+    methodNames.set(path, name);
+  }
+  return name;
+}
+
+const NO_IDS: RpcIds = Object.freeze({});
+
 export function rpcMiddleware(logger: Logger, observer: RpcObserver = {}): ServerMiddleware {
   return async function* wrap<Request, Response>(
     call: ServerMiddlewareCall<Request, Response>,
     context: CallContext,
   ): AsyncGenerator<Response, Response | void, undefined> {
-    const method = call.method.path.slice(call.method.path.lastIndexOf('/') + 1);
+    const method = methodName(call.method.path);
+    const highRate = HIGH_RATE.has(method);
     const start = process.hrtime.bigint();
-    const reqIds = call.requestStream ? {} : idsOf(call.request);
+    // The ids only serve the log line: kubelet's frequent reads skip them when it is not written.
+    const okLogged = logger.isLevelEnabled(highRate ? 'debug' : 'info');
+    let reqIds = okLogged && !call.requestStream ? idsOf(call.request) : NO_IDS;
     observer.started?.(method);
-    const done = (code: Status, resIds: RpcIds, err?: unknown): void => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      observer.finished?.(method, code, seconds);
-      const fields = { rpc: method, ...reqIds, ...resIds, code: statusName(code), durationMs: Math.round(seconds * 1e6) / 1e3 };
-      if (err === undefined) {
-        if (HIGH_RATE.has(method)) logger.debug(fields, 'rpc');
-        else logger.info(fields, 'rpc');
-      } else if (SERVER_FAULTS.has(code)) {
-        logger.error({ ...fields, err }, 'rpc failed');
-      } else if (HIGH_RATE.has(method) || code === Status.UNIMPLEMENTED) {
-        logger.debug({ ...fields, error: (err as Error).message }, 'rpc failed');
-      } else {
-        logger.info({ ...fields, error: (err as Error).message }, 'rpc failed');
-      }
-    };
+    const elapsed = (): number => Number(process.hrtime.bigint() - start) / 1e9;
+    const fieldsOf = (code: Status, resIds: RpcIds, seconds: number): Record<string, unknown> => ({
+      rpc: method,
+      ...reqIds,
+      ...resIds,
+      code: statusName(code),
+      durationMs: Math.round(seconds * 1e6) / 1e3,
+    });
+    let response: Response | void;
     try {
-      const response = yield* call.next(call.request, context);
-      done(Status.OK, call.responseStream ? {} : idsOf(response));
-      return response;
+      response = yield* call.next(call.request, context);
     } catch (err) {
       const serverError = toServerError(err);
       // A call whose client went away is CANCELLED whatever the handler threw while unwinding.
       const code = context.signal.aborted ? Status.CANCELLED : statusOf(serverError);
-      done(code, {}, err);
+      const seconds = elapsed();
+      observer.finished?.(method, code, seconds);
+      if (!okLogged && !call.requestStream) reqIds = idsOf(call.request);
+      const fields = fieldsOf(code, NO_IDS, seconds);
+      if (SERVER_FAULTS.has(code)) {
+        logger.error({ ...fields, err }, 'rpc failed');
+      } else if (highRate || code === Status.UNIMPLEMENTED) {
+        logger.debug({ ...fields, error: (err as Error).message }, 'rpc failed');
+      } else {
+        logger.info({ ...fields, error: (err as Error).message }, 'rpc failed');
+      }
       throw serverError;
     }
+    const seconds = elapsed();
+    observer.finished?.(method, Status.OK, seconds);
+    if (okLogged) {
+      const fields = fieldsOf(Status.OK, call.responseStream ? NO_IDS : idsOf(response), seconds);
+      if (highRate) logger.debug(fields, 'rpc');
+      else logger.info(fields, 'rpc');
+    }
+    return response;
   };
 }
