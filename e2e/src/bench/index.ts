@@ -13,25 +13,39 @@ import { runCommand } from '../proc';
 import { makeTempDir } from '../tmp';
 import { benchContainerLifecycle, benchContainerReads, containerdFloor, crispLeftovers, reportContainerLifecycle, reportContainerReads } from './containers';
 import { benchPull, reportPull } from './pull';
+import { benchPortForward, reportPortForward } from './portforward';
+import { benchExecSync, reportExecSync } from './exec';
 import { benchSandboxLifecycle, reportLifecycle } from './sandbox';
-import { listNetns, sweepHost } from './sweep';
+import { allocatedAddresses, listNetns, sweepHost, takeBenchLock } from './sweep';
+import { benchStatsList, reportStatsList, startStandaloneExporter } from './stats-list';
+import { freePort } from '../proc';
+import { ContainerdClient } from '@crisp/containerd';
+import { metricsGroups, taskFilters } from '@crisp/metrics-exporter';
 
 const BRIDGE = 'crisp-bench0';
 const SUBNET = '10.232.0.0/22';
-/** What addresses of SUBNET start with (for the last-resort sweep of pod namespaces). */
-const SUBNET_PREFIX = '10.232.';
+/** One bench run at a time on a host (see takeBenchLock). */
+const LOCK_PATH = '/run/crisp-bench.lock';
 /** crisp's own namespace here: containerd's CRI plugin owns k8s.io in this run. */
 const CRISP_NS = 'crisp-bench';
 
+/** Set once this run holds the lock: released after the clean-ups, never someone else's. */
+let releaseLock = (): void => {};
+
 async function main(): Promise<void> {
+  releaseLock = takeBenchLock(LOCK_PATH);
   const rounds = Number(process.env['CRISP_BENCH_ROUNDS'] ?? 3);
   const lifecycleRounds = Number(process.env['CRISP_BENCH_LIFECYCLE_ROUNDS'] ?? 20);
   const containerRounds = Number(process.env['CRISP_BENCH_CONTAINER_ROUNDS'] ?? 20);
   const containerCount = Number(process.env['CRISP_BENCH_CONTAINERS'] ?? 100);
   const concurrency = Number(process.env['CRISP_BENCH_CONCURRENCY'] ?? 8);
   const readsRepeat = Number(process.env['CRISP_BENCH_READS_REPEAT'] ?? 1);
-  // Which sections to run (comma-separated): pull, sandbox, containers; all by default.
-  const sections = new Set((process.env['CRISP_BENCH_SECTIONS'] ?? 'pull,sandbox,containers').split(',').map((s) => s.trim()));
+  const readsWarmup = Number(process.env['CRISP_BENCH_READS_WARMUP'] ?? 200);
+  const portForwardRounds = Number(process.env['CRISP_BENCH_PORTFORWARD_ROUNDS'] ?? 3);
+  const execCalls = Number(process.env['CRISP_BENCH_EXEC_CALLS'] ?? 50);
+  // Which sections to run (comma-separated): pull, sandbox, containers, stats, portforward, exec; all by default.
+  const sections = new Set((process.env['CRISP_BENCH_SECTIONS'] ?? 'pull,sandbox,containers,stats,portforward,exec').split(',').map((s) => s.trim()));
+  const statsContainers = Number(process.env['CRISP_BENCH_STATS_CONTAINERS'] ?? 100);
   const netnsBefore = listNetns();
   const registry = await startRegistry();
   const { big, pause, busybox } = await pushFixtures(registry, ['big', 'pause', 'busybox']);
@@ -53,11 +67,15 @@ async function main(): Promise<void> {
     enableCri: true,
     criConfig: { cniBinDir: '/usr/lib/cni', cniConfDir: cniDir, sandboxImage: pause.reference, insecureRegistries: [registry.host] },
   });
+  const metricsPort = await freePort();
+  // Another build's CLI (e.g. the previous commit's), to compare two builds under the same bench.
+  const crispCli = process.env['CRISP_BENCH_CRISP_CLI'];
   const crisp = await startCrisp({
+    ...(crispCli ? { cliPath: crispCli } : {}),
     containerdAddress: containerd.address,
     namespace: CRISP_NS,
     args: ['--log-level', process.env['CRISP_BENCH_LOG_LEVEL'] ?? 'warn'],
-    config: `sandbox_image = "${pause.reference}"\n[cni]\nconf_dir = "${cniDir}"\nbin_dirs = ["/usr/lib/cni"]\n`,
+    config: `sandbox_image = "${pause.reference}"\n[cni]\nconf_dir = "${cniDir}"\nbin_dirs = ["/usr/lib/cni"]\n[metrics]\naddress = "127.0.0.1:${metricsPort}"\n`,
   });
   const peerChannel = createChannel(`unix://${containerd.address}`);
   const peer = createClient(cri.RuntimeServiceDefinition, peerChannel);
@@ -87,8 +105,9 @@ async function main(): Promise<void> {
         const reads = await benchContainerReads(crispTarget, peerTarget, busybox.reference, {
           containers: containerCount,
           concurrency,
-          listCalls: 50,
+          listCalls: 100,
           statusCalls: 100,
+          warmupCalls: readsWarmup,
           crispPid: crisp.pid,
           floor,
         }).finally(() => floor.close());
@@ -96,6 +115,49 @@ async function main(): Promise<void> {
         const left = await crispLeftovers({ containerdAddress: containerd.address, namespace: CRISP_NS, snapshotter: 'overlayfs', stateDir: crisp.stateDir });
         process.stdout.write(`  crisp leftovers after clean-up: ${left.length === 0 ? 'none' : left.join('; ')}\n`);
       }
+    }
+
+    if (sections.has('stats')) {
+      await crisp.images.pullImage({ image: { image: busybox.reference } });
+      await peerImages.pullImage({ image: { image: busybox.reference } });
+      // The standalone exporter reads the CRI plugin's namespace: the peer's containers, not crisp's.
+      const exporter = await startStandaloneExporter({ containerdAddress: containerd.address, containerdRoot: path.join(containerd.dir, 'root'), namespace: 'k8s.io' });
+      try {
+        const sides = [
+          { name: 'crisp', rt: crisp.runtime, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` },
+          { name: 'containerd CRI', rt: peer, metricsUrl: exporter.url },
+        ];
+        // containerd's own share: Tasks.Metrics over crisp's containers, as one call and as crisp splits it.
+        const direct = new ContainerdClient({ address: containerd.address, namespace: CRISP_NS });
+        const metricsOf = (filters: string[]): Promise<unknown> => direct.tasks.metrics({ filters });
+        const floors = [
+          { name: 'Tasks.Metrics, one call', side: 0, call: (ids: string[]) => metricsOf(taskFilters(ids)) },
+          { name: 'Tasks.Metrics, crisp\'s groups', side: 0, call: (ids: string[]) => Promise.all(metricsGroups(ids).map(metricsOf)) },
+        ];
+        try {
+          process.stdout.write(reportStatsList(await benchStatsList(sides, busybox.reference, { containers: statsContainers, concurrency, calls: 50, scrapes: 20, floors })) + '\n\n');
+        } finally {
+          direct.close();
+        }
+      } finally {
+        await exporter.stop();
+      }
+    }
+
+    if (sections.has('exec')) {
+      await crisp.images.pullImage({ image: { image: busybox.reference } });
+      await peerImages.pullImage({ image: { image: busybox.reference } });
+      const sides = [
+        { name: 'crisp', rt: crisp.runtime },
+        { name: 'containerd CRI', rt: peer },
+      ];
+      process.stdout.write(reportExecSync(await benchExecSync(sides, busybox.reference, { calls: execCalls, warmup: 5 })) + '\n\n');
+    }
+
+    if (sections.has('portforward')) {
+      await crisp.images.pullImage({ image: { image: busybox.reference } });
+      await peerImages.pullImage({ image: { image: busybox.reference } });
+      process.stdout.write(reportPortForward(await benchPortForward(crisp.runtime, peer, busybox.reference, portForwardRounds)) + '\n\n');
     }
   } finally {
     // Every step, whatever the one before did: the bridge must not outlive the run.
@@ -106,7 +168,7 @@ async function main(): Promise<void> {
       [
         'sweep pod leftovers',
         async () => {
-          const removed = await sweepHost({ netnsBefore, addressPrefix: SUBNET_PREFIX, mountRoots: [crisp.dir] });
+          const removed = await sweepHost({ netnsBefore, ownAddresses: allocatedAddresses(ipamDir, 'crisp-bench'), mountRoots: [crisp.dir] });
           if (removed.length > 0) process.stderr.write(`bench clean-up: removed what the runtimes left on the host: ${removed.join(', ')}\n`);
         },
       ],
@@ -125,8 +187,10 @@ async function main(): Promise<void> {
 
 main()
   .then(() => runCleanups())
+  .then(() => releaseLock())
   .catch(async (err: unknown) => {
     process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     await runCleanups();
+    releaseLock();
     process.exit(1);
   });

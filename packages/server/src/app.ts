@@ -17,6 +17,10 @@ import type { Logger } from './log';
 import { createCrispServer } from './server/server';
 import { listenUnix, removeSocket } from './server/socket';
 import { crispVersion } from './version';
+import { StreamingServer } from './streaming/server';
+import { createPortForwardHandler } from './streaming/portforward';
+import { CrispMetrics, startMetricsEndpoint } from './metrics';
+import { observeCni } from './network/cni';
 
 /** In-flight RPCs get this long to finish on shutdown before they are cut off. */
 export const SHUTDOWN_GRACE_MS = 10_000;
@@ -63,7 +67,10 @@ export async function startCrisp(loaded: LoadedConfig, logger: Logger): Promise<
   await fs.mkdir(loaded.config.stateDir, { recursive: true, mode: 0o711 });
   await configureFifoPool(path.join(loaded.config.stateDir, 'io', '.pool'));
   const { config, managed } = await chooseContainerd(loaded, logger);
-  const containerd = new ContainerdClient({ address: config.containerd.address, namespace: config.containerd.namespace });
+  // Metrics (off by default): the hooks are wired only when the endpoint is on.
+  const metrics = config.metrics.address ? new CrispMetrics() : undefined;
+  observeCni(metrics?.cni);
+  const containerd = new ContainerdClient({ address: config.containerd.address, namespace: config.containerd.namespace, ...(metrics ? { observer: metrics.containerd } : {}) });
   const registry = new RegistryClient({ configDir: config.registry.configPath, logger: logger.child({ component: 'registry' }) });
   const puller = new Puller({
     containerd,
@@ -72,6 +79,7 @@ export async function startCrisp(loaded: LoadedConfig, logger: Logger): Promise<
     maxConcurrentDownloads: config.registry.maxConcurrentDownloads,
     progressTimeoutMs: config.registry.pullProgressTimeoutSeconds * 1000,
     logger: logger.child({ component: 'pull' }),
+    ...(metrics ? { onPulled: metrics.onPulled } : {}),
   });
   let ctx: CrispContext | undefined;
   const monitor = new EventMonitor({ containerd, logger: logger.child({ component: 'events' }) });
@@ -86,16 +94,23 @@ export async function startCrisp(loaded: LoadedConfig, logger: Logger): Promise<
     events: containerEvents,
     ctx: () => ctx!,
   });
-  ctx = { config, containerd, logger, version: crispVersion(), puller, sandboxes, containers, containerEvents };
+  const streaming = new StreamingServer({ config: config.streaming, logger, ctx: () => ctx!, portForward: createPortForwardHandler({ logger }) });
+  ctx = { config, containerd, logger, version: crispVersion(), puller, sandboxes, containers, containerEvents, streaming };
   // State lives in containerd: rebuild the indexes from it (retrying while containerd is away), and
   // record the exits that happened while crisp was not watching.
   monitor.start();
   sandboxes.startLoading();
   containers.startLoading();
-  const { server, health: healthState } = createCrispServer(ctx);
+  const { server, health: healthState } = createCrispServer(ctx, metrics?.rpc);
+  let metricsEndpoint: Awaited<ReturnType<typeof startMetricsEndpoint>> | undefined;
   try {
+    if (metrics) metricsEndpoint = await startMetricsEndpoint(ctx, metrics, monitor);
+    // The streaming URLs that Exec/Attach/PortForward return must work from the first call.
+    await streaming.start();
     await listenUnix(config.listen, (address) => server.listen(address));
   } catch (err) {
+    await metricsEndpoint?.close();
+    await streaming.stop();
     containerd.close();
     await managed?.stop();
     throw err;
@@ -120,6 +135,8 @@ export async function startCrisp(loaded: LoadedConfig, logger: Logger): Promise<
         server.forceShutdown();
       }
       clearTimeout(timer);
+      await streaming.stop();
+      await metricsEndpoint?.close();
       await removeSocket(config.listen);
       await monitor.stop();
       containerd.close();

@@ -6,6 +6,7 @@ import type { Logger } from './log';
 import type { SandboxManager } from './sandbox/manager';
 import type { ContainerManager } from './container/manager';
 import type { ContainerEventBroadcaster } from './events/container-events';
+import type { StreamingServer } from './streaming/server';
 
 export interface CrispContext {
   readonly config: CrispConfig;
@@ -19,4 +20,6 @@ export interface CrispContext {
   readonly containers: ContainerManager;
   /** GetContainerEvents subscribers. */
   readonly containerEvents: ContainerEventBroadcaster;
+  /** The exec/attach/port-forward endpoint: mints the URLs the streaming RPCs return. */
+  readonly streaming: Pick<StreamingServer, 'url'>;
 }

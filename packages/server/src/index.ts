@@ -10,3 +10,7 @@ export * from './network';
 export { crispVersion } from './version';
 export * from './devmode';
 export * from './logs';
+// The streaming server's SPDY/3.1 framing, for clients (e2e tests, tools).
+export * as spdy from './streaming/spdy';
+export { SpdyConnection, SpdyStream, createSpdyClientConnection } from './streaming/spdy';
+export type { PortForwardHandler, PortForwardTarget } from './streaming/types';

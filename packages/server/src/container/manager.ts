@@ -36,7 +36,7 @@ import { NameReservations, configHash } from '../sandbox/reservations';
 import { criPodSandboxStatus } from '../sandbox/status';
 import { containerLabels, kindFilter, leaseLabels, snapshotLabels } from '../store/labels';
 import { matchesId, matchesLabels } from '../store/filters';
-import { PreEncodedList } from '../server/pre-encoded';
+import { PreEncodedList, PreEncodedListCache, PreEncodedMessage } from '../server/pre-encoded';
 import { ContainerRecord, containerExtensions } from './record';
 import { ContainerStore } from './store';
 
@@ -49,6 +49,15 @@ const START_FAILED_EXIT_CODE = 128;
 
 function nowNanos(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
+}
+
+/**
+ * Orders two canonical non-negative decimals (createdAt is always a BigInt's toString()) without
+ * parsing: ListContainers sorts on every call, and BigInt parsing in the comparator dominated it.
+ */
+export function compareDecimal(a: string, b: string): number {
+  if (a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function ownSignal(): AbortSignal {
@@ -167,6 +176,13 @@ export class ContainerManager {
   private readonly preparedMounts = new Map<string, Awaited<ReturnType<ContainerdClient['snapshots']['prepare']>>['mounts']>();
   /** Each container's ListContainers entry, encoded, with the state it was encoded in. */
   private readonly encoded = new Map<string, { state: cri.ContainerState; bytes: Uint8Array }>();
+  /** The last ListContainers answer, reused while its containers' encodings are unchanged. */
+  private readonly listAnswer = new PreEncodedListCache();
+  /**
+   * Each container's non-verbose ContainerStatus answer, encoded, with the record and state objects it
+   * was made from: both are replaced (never changed in place) when anything in them changes.
+   */
+  private readonly statusEncoded = new Map<string, { rec: ContainerRecord; st: ContainerState; answer: PreEncodedMessage }>();
   /** StartContainer calls under way: a second start of the same container is refused. */
   private readonly starting = new Set<string>();
   /** Exit handling under way, by container: Remove waits for it so events stay in order. */
@@ -521,6 +537,12 @@ export class ContainerManager {
     }
   }
 
+  /** Attach: a running container's output tee and stdin writer (if it has stdin); undefined when crisp holds no I/O for it. */
+  attachIo(id: string): { logger: ContainerLogger; stdin?: FifoWriter } | undefined {
+    const io = this.io.get(id);
+    return io && { logger: io.logger, ...(io.stdin ? { stdin: io.stdin } : {}) };
+  }
+
   /** The container's state as crisp tracks it (see `runtime`). */
   stateOf(id: string): ContainerState {
     return (
@@ -622,6 +644,7 @@ export class ContainerManager {
     this.runtime.delete(rec.id);
     this.preparedMounts.delete(rec.id);
     this.encoded.delete(rec.id);
+    this.statusEncoded.delete(rec.id);
     this.log.info({ containerId: rec.id }, 'container removed');
     void this.publish(rec.id, rec.sandboxId, cri.ContainerEventType.CONTAINER_DELETED_EVENT);
   }
@@ -683,6 +706,20 @@ export class ContainerManager {
     return { status: this.criStatus(rec, st), info };
   }
 
+  /** The non-verbose ContainerStatus answer, encoded once per change of the container (see server/pre-encoded.ts). */
+  async statusEncodedOf(idOrPrefix: string): Promise<PreEncodedMessage> {
+    await this.ready();
+    const rec = this.store.mustFind(idOrPrefix);
+    const st = this.stateOf(rec.id);
+    const cached = this.statusEncoded.get(rec.id);
+    if (cached && cached.rec === rec && cached.st === st) return cached.answer;
+    // fromPartial then encode: exactly what the gRPC layer sends for a plain response.
+    const res = cri.ContainerStatusResponse.fromPartial({ status: this.criStatus(rec, st), info: {} });
+    const answer = new PreEncodedMessage(cri.ContainerStatusResponse.encode(res).finish());
+    this.statusEncoded.set(rec.id, { rec, st, answer });
+    return answer;
+  }
+
   /** From memory: kubelet lists every second, whatever the number of containers. */
   async list(filter: cri.ContainerFilter | undefined, _signal?: AbortSignal): Promise<cri.Container[]> {
     await this.ready();
@@ -692,7 +729,7 @@ export class ContainerManager {
   /** ListContainers' answer, each container encoded once per state change (see server/pre-encoded.ts). */
   async listEncoded(filter: cri.ContainerFilter | undefined): Promise<PreEncodedList> {
     await this.ready();
-    return new PreEncodedList(
+    return this.listAnswer.answer(
       this.matching(filter).map(([rec, st]) => {
         const cached = this.encoded.get(rec.id);
         if (cached && cached.state === st.state) return cached.bytes;
@@ -715,7 +752,7 @@ export class ContainerManager {
       }
       out.push([rec, st]);
     }
-    return out.sort(([a], [b]) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : BigInt(a.createdAt) > BigInt(b.createdAt) ? 1 : 0));
+    return out.sort(([a], [b]) => compareDecimal(a.createdAt, b.createdAt));
   }
 
   private criContainer(rec: ContainerRecord, st: ContainerState): cri.Container {

@@ -16,6 +16,7 @@ import type { Logger } from '../log';
 import { CniNetwork, CniRuntimeConf, podIPs } from '../network/cni';
 import { loadCniConfig } from '../network/cni-config';
 import { createNetns, netnsExists, removeNetns } from '../network/netns';
+import { endNetnsDialers } from '../streaming/portforward/netns-dialer';
 import { buildSandboxSpec } from '../oci/sandbox-spec';
 import { readOwnOomScoreAdj } from '../oci/oom';
 import { leaseLabels, sandboxLabels, snapshotLabels } from '../store/labels';
@@ -360,6 +361,8 @@ export class SandboxManager {
     const signal = ownSignal();
     const log = this.deps.logger.child({ podSandboxId: rec.id });
     await this.deps.containers?.().stopAllIn(rec.id);
+    // Port-forward helpers live in the pod's netns: end them, or they would keep it alive.
+    if (rec.netnsPath) await endNetnsDialers(rec.netnsPath);
     // Network teardown and the pause task's end are independent: do them side by side.
     await allSettledOrThrow([this.teardownNetwork(rec, log, signal), this.stopTask(rec.id, signal)]);
     this.live.set(rec.id, NOT_READY);

@@ -8,6 +8,9 @@ import { listImages } from '../rpc/list-images';
 import { containerStatus } from '../rpc/container-status';
 import { createContainer } from '../rpc/create-container';
 import { execSync } from '../rpc/exec-sync';
+import { exec } from '../rpc/exec';
+import { attach } from '../rpc/attach';
+import { portForward } from '../rpc/port-forward';
 import { listContainers } from '../rpc/list-containers';
 import { removeContainer } from '../rpc/remove-container';
 import { reopenContainerLog } from '../rpc/reopen-container-log';
@@ -87,6 +90,9 @@ export function runtimeService(ctx: CrispContext): cri.RuntimeServiceImplementat
     streamPodSandboxMetrics: (req, call) => streamPodSandboxMetrics(ctx, req, call),
     getContainerEvents: getContainerEvents(ctx.containerEvents),
     execSync: (req, call) => execSync(ctx, req, call),
+    exec: (req) => exec(ctx, req),
+    attach: (req) => attach(ctx, req),
+    portForward: (req) => portForward(ctx, req),
   });
 }
 
@@ -106,6 +112,8 @@ export function createCrispServer(ctx: CrispContext, observer?: RpcObserver): Cr
   const server = createServer({
     'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
     'grpc.max_send_message_length': MAX_SEND_BYTES,
+    // Nothing reads channelz (crisp has no admin service); it would only add bookkeeping to every call.
+    'grpc.enable_channelz': 0,
   }).use(rpcMiddleware(ctx.logger, observer));
   server.add(RuntimeServiceDefinition, runtimeService(ctx));
   server.add(cri.ImageServiceDefinition, imageService(ctx));
