@@ -9,11 +9,11 @@
 // process the command left behind may hold the output open forever. Whatever happens, the exec
 // process is deleted from containerd (Tasks.DeleteProcess) and its FIFOs removed.
 import { cri, task } from '@crisp/api';
-import { OCI_SPEC_TYPE_URL, isNotFound, packJson, timestampToCriNanos, unpackSpec } from '@crisp/containerd';
+import { OCI_SPEC_TYPE_URL, isNotFound, packJson, unpackSpec } from '@crisp/containerd';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Readable, finished } from 'node:stream';
-import { containerState } from '../container/manager';
+import type { ContainerRecord } from '../container/record';
 import type { CrispContext } from '../context';
 import { CrispError, Status, deadlineExceeded, failedPrecondition, internal, invalidArgument } from '../errors';
 import type { Logger } from '../log';
@@ -34,6 +34,12 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How much of each stream a DEADLINE_EXCEEDED message quotes. */
 const QUOTED_OUTPUT_BYTES = 512;
 
+/**
+ * Takes a chunk of the process's output. Returning a promise pauses the reading until it settles
+ * (backpressure from a slow client); returning nothing keeps reading.
+ */
+export type OutputConsumer = (chunk: Buffer) => void | Promise<unknown>;
+
 export interface ExecOptions {
   /** The command and its arguments; not empty. */
   cmd: readonly string[];
@@ -45,9 +51,9 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** The caller's cancellation: the process is killed and the call rejects with CANCELLED. */
   signal: AbortSignal;
-  onStdout(chunk: Buffer): void;
+  onStdout: OutputConsumer;
   /** Never called with a TTY. */
-  onStderr(chunk: Buffer): void;
+  onStderr: OutputConsumer;
   /** Called once the process runs, e.g. to apply the client's terminal size. */
   onStarted?(proc: ExecProcess): void;
 }
@@ -89,10 +95,17 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
 }
 
 /** Feeds a reader's bytes to `onData`; resolves at its end, however it ends. */
-function consume(reader: FifoReader, onData: (chunk: Buffer) => void, log: Logger): Promise<void> {
-  reader.stream.on('data', (chunk: Buffer) => {
+function consume(reader: FifoReader, onData: OutputConsumer, log: Logger): Promise<void> {
+  const { stream } = reader;
+  const resume = (): void => void (stream.destroyed || stream.resume());
+  stream.on('data', (chunk: Buffer) => {
     try {
-      onData(chunk);
+      const wait = onData(chunk);
+      // A slow consumer pauses the FIFO: the process then blocks on its full pipe, nothing piles up here.
+      if (wait) {
+        stream.pause();
+        wait.then(resume, resume);
+      }
     } catch (err) {
       log.warn({ err, fifo: reader.path }, 'exec output consumer threw');
     }
@@ -101,28 +114,30 @@ function consume(reader: FifoReader, onData: (chunk: Buffer) => void, log: Logge
   return new Promise((resolve) => finished(reader.stream, { writable: false }, () => resolve()));
 }
 
-/** The init process of a container, undefined when it has no task. */
-async function initTask(ctx: CrispContext, id: string, signal: AbortSignal) {
-  try {
-    const { process } = await ctx.containerd.tasks.get({ containerId: id, execId: '' }, { signal });
-    return process ? { status: process.status, exitStatus: process.exitStatus, pid: process.pid, exitedAt: timestampToCriNanos(process.exitedAt) } : undefined;
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
+/**
+ * The OCI spec of each container record, parsed once: records are replaced (never edited) when a
+ * container changes, so the WeakMap never serves a stale spec and forgets removed containers.
+ */
+const specs = new WeakMap<ContainerRecord, Spec>();
 
 /** Checks the container (NOT_FOUND, FAILED_PRECONDITION) and returns its id and OCI spec. */
 async function runningContainer(ctx: CrispContext, containerId: string, signal: AbortSignal): Promise<{ id: string; spec: Spec }> {
   await ctx.containers.ready();
   const rec = ctx.containers.store.mustFind(containerId);
-  const [{ container }, t] = await Promise.all([ctx.containerd.containers.get({ id: rec.id }, { signal }), initTask(ctx, rec.id, signal)]);
-  const state = containerState(container?.labels ?? {}, t).state;
+  // The state crisp keeps (its own starts, the exit events) rather than a Tasks.Get per exec, as the
+  // peers do; an exit not seen yet makes Tasks.Exec fail, which is reported as containerd says.
+  const state = ctx.containers.stateOf(rec.id).state;
   if (state !== cri.ContainerState.CONTAINER_RUNNING) {
     throw failedPrecondition(`container is not running: ${rec.id} is ${cri.ContainerState[state] ?? state}`);
   }
-  if (!container?.spec || container.spec.typeUrl !== OCI_SPEC_TYPE_URL) throw internal(`container ${rec.id} has no OCI spec`);
-  return { id: rec.id, spec: unpackSpec<Spec>(container.spec) };
+  let spec = specs.get(rec);
+  if (!spec) {
+    const { container } = await ctx.containerd.containers.get({ id: rec.id }, { signal });
+    if (!container?.spec || container.spec.typeUrl !== OCI_SPEC_TYPE_URL) throw internal(`container ${rec.id} has no OCI spec`);
+    spec = unpackSpec<Spec>(container.spec);
+    specs.set(rec, spec);
+  }
+  return { id: rec.id, spec };
 }
 
 /**
@@ -163,15 +178,18 @@ export async function execInContainer(ctx: CrispContext, containerId: string, op
   };
   try {
     // The readers exist before the shim opens the FIFOs, and read from the start.
-    const stdout = await openFifoReader(fifos.stdout);
-    readers.push(stdout);
-    outputs.push(consume(stdout, opts.onStdout, log));
-    if (fifos.stderr) {
-      const stderr = await openFifoReader(fifos.stderr);
-      readers.push(stderr);
-      outputs.push(consume(stderr, opts.onStderr, log));
+    const [stdout, stderr, stdinWriter] = await Promise.allSettled([
+      openFifoReader(fifos.stdout),
+      fifos.stderr ? openFifoReader(fifos.stderr) : undefined,
+      fifos.stdin ? openFifoWriter(fifos.stdin) : undefined,
+    ]);
+    for (const [r, onData] of [[stdout, opts.onStdout], [stderr, opts.onStderr]] as const) {
+      if (r.status !== 'fulfilled' || !r.value) continue;
+      readers.push(r.value);
+      outputs.push(consume(r.value, onData, log));
     }
-    if (fifos.stdin) stdin = await openFifoWriter(fifos.stdin);
+    if (stdinWriter.status === 'fulfilled') stdin = stdinWriter.value;
+    for (const r of [stdout, stderr, stdinWriter]) if (r.status === 'rejected') throw r.reason;
 
     // Exec and Start are not cut short by the caller's cancellation (which is seen right after):
     // an aborted call could leave a process containerd made without our knowing. If Exec fails,
@@ -202,9 +220,22 @@ export async function execInContainer(ctx: CrispContext, containerId: string, op
       const w = stdin;
       const src = opts.stdin;
       src.pipe(w.stream, { end: false });
-      // EOF reaches the process only when the FIFO's last writer closes.
-      src.once('end', () => w.close());
-      src.once('error', () => w.close());
+      // EOF reaches the process only when the FIFO's last writer closes: ours, and the one the shim
+      // keeps open until Tasks.CloseIO.
+      // CloseIO only once our bytes are in the FIFO (as containerd's own clients do after their copy).
+      const closeStdin = (): void => {
+        w.stream.once('close', () => {
+          containerd.tasks
+            .closeIO({ containerId: id, execId, stdin: true })
+            .catch((err: unknown) => log.debug({ err }, 'exec CloseIO failed (the process is gone?)'));
+        });
+        w.close();
+      };
+      if (src.readableEnded) closeStdin();
+      else {
+        src.once('end', closeStdin);
+        src.once('error', closeStdin);
+      }
     }
     opts.onStarted?.({
       containerId: id,
@@ -244,10 +275,12 @@ export async function execInContainer(ctx: CrispContext, containerId: string, op
     if (onAbort) signal.removeEventListener('abort', onAbort);
     if (opts.stdin && stdin) opts.stdin.unpipe(stdin.stream);
     stdin?.destroy();
+    // The FIFOs can go while the shim still holds them open: both in parallel.
+    const removing = removeFifos(fifos.dir).catch((err: unknown) => log.warn({ err, dir: fifos.dir }, 'could not remove the exec FIFOs'));
     if (created) await reap(ctx, id, execId, exited, waiting, kill, log);
     waitControl.abort();
     for (const r of readers) r.close();
-    await removeFifos(fifos.dir).catch((err: unknown) => log.warn({ err, dir: fifos.dir }, 'could not remove the exec FIFOs'));
+    await removing;
   }
 }
 

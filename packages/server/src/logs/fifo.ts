@@ -101,8 +101,8 @@ export async function createFifos(dir: string, id: string, opts: FifoOptions = {
   if (opts.stdin) fifos.stdin = path.join(cdir, 'stdin');
   if (!opts.tty) fifos.stderr = path.join(cdir, 'stderr');
   const wanted = [fifos.stdin, fifos.stdout, fifos.stderr].filter((p): p is string => p !== undefined);
-  const missing: string[] = [];
-  for (const p of wanted) if (!(await existingFifo(p))) missing.push(p);
+  const exists = await Promise.all(wanted.map(existingFifo));
+  const missing = wanted.filter((_, i) => !exists[i]);
   if (missing.length > 0) await makeFifos(missing);
   return fifos;
 }
@@ -147,18 +147,20 @@ function refillPool(): void {
 /** Makes FIFOs at `paths`: from the pool by rename when it has them, else with one mkfifo spawn. */
 async function makeFifos(paths: string[]): Promise<void> {
   const rest: string[] = [];
-  for (const p of paths) {
-    const ready = pooled.pop();
-    if (ready === undefined) {
-      rest.push(p);
-      continue;
-    }
-    try {
-      await fs.promises.rename(ready, p);
-    } catch {
-      rest.push(p); // another filesystem, or the pool was cleared: make this one directly
-    }
-  }
+  await Promise.all(
+    paths.map(async (p) => {
+      const ready = pooled.pop();
+      if (ready === undefined) {
+        rest.push(p);
+        return;
+      }
+      try {
+        await fs.promises.rename(ready, p);
+      } catch {
+        rest.push(p); // another filesystem, or the pool was cleared: make this one directly
+      }
+    }),
+  );
   refillPool();
   if (rest.length > 0) await mkfifo(rest);
 }

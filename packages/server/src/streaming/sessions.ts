@@ -33,21 +33,7 @@ export async function runExecSession(ctx: CrispContext, req: cri.ExecRequest, st
   };
   if (req.tty) streams.onResize(resize);
 
-  // The shim keeps a write end of the process's stdin FIFO open (for Tasks.CloseIO): closing crisp's
-  // own writer is not enough for the process to see EOF once the client closed its stdin.
   const stdin = req.stdin ? streams.stdin : undefined;
-  let stdinEnded = false;
-  const closeStdin = (): void => {
-    if (!proc || !stdinEnded) return;
-    ctx.containerd.tasks
-      .closeIO({ containerId: proc.containerId, execId: proc.execId, stdin: true })
-      .catch((err: unknown) => log.debug({ err }, 'exec CloseIO failed (the process is gone?)'));
-  };
-  stdin?.once('end', () => {
-    stdinEnded = true;
-    closeStdin();
-  });
-
   let status: StatusDocument;
   try {
     const result = await execInContainer(ctx, req.containerId, {
@@ -55,12 +41,11 @@ export async function runExecSession(ctx: CrispContext, req: cri.ExecRequest, st
       tty: req.tty,
       ...(stdin ? { stdin } : {}),
       signal: abort.signal,
-      onStdout: (chunk) => void streams.stdout?.write(chunk),
-      onStderr: (chunk) => void streams.stderr?.write(chunk),
+      onStdout: (chunk) => streams.stdout?.write(chunk),
+      onStderr: (chunk) => streams.stderr?.write(chunk),
       onStarted: (p) => {
         proc = p;
         if (pending) resize(pending);
-        closeStdin();
       },
     });
     log.debug({ execId: result.execId, exitCode: result.exitCode }, 'exec session: process exited');
