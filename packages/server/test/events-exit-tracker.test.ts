@@ -155,12 +155,15 @@ describe('EventMonitor', () => {
     await monitor?.stop();
   });
 
-  it('subscribes to exit, OOM, start and delete events of its namespace only', () => {
+  it('subscribes to exit, OOM, start, delete and image events of its namespace only', () => {
     expect(eventFilters('k8s.io')).toEqual([
       'namespace=="k8s.io",topic=="/tasks/exit"',
       'namespace=="k8s.io",topic=="/tasks/oom"',
       'namespace=="k8s.io",topic=="/tasks/start"',
       'namespace=="k8s.io",topic=="/containers/delete"',
+      'namespace=="k8s.io",topic=="/images/create"',
+      'namespace=="k8s.io",topic=="/images/update"',
+      'namespace=="k8s.io",topic=="/images/delete"',
     ]);
   });
 
@@ -410,5 +413,71 @@ describe('EventMonitor', () => {
     feed.push({ type: 'subscribed' });
     await until(() => exits.length === 1, 'exit after retry', 5000);
     expect(exits[0]).toMatchObject({ exitCode: 5, source: 'reconcile' });
+  });
+
+  describe('containers crisp vouches for', () => {
+    it('records their start and exit without reading them back, once each', async () => {
+      fake.add('c1', owned());
+      startMonitor();
+      monitor.addKnownContainers((id) => (id === 'c1' ? { kind: 'container', cgroupsPath: undefined } : undefined));
+      feed.event({ topic: '/tasks/start', event: { containerId: 'c1', pid: 5 } }, 555n);
+      feed.event({ topic: '/tasks/start', event: { containerId: 'c1', pid: 5 } }, 556n); // re-sent
+      feed.exit('c1', 2, 900n);
+      feed.exit('c1', 2, 900n); // re-sent
+      await until(() => exits.length === 1, 'exit');
+      await settle();
+      expect(fake.gets).toBe(0);
+      expect(fake.labels('c1')[STARTED_AT_LABEL]).toBe('555');
+      expect(decodeExitLabels(fake.labels('c1'))).toEqual({ exitCode: 2, exitedAt: 900n, reason: 'Error' });
+      expect(exits).toHaveLength(1);
+      expect(exits[0]).toMatchObject({ containerId: 'c1', kind: 'container', exitCode: 2, reason: 'Error', source: 'event', amended: false });
+      expect(fake.updates).toHaveLength(2);
+    });
+
+    it('takes the cgroup for the OOM fallback from what crisp knows', async () => {
+      const root = mkdtempSync(path.join(os.tmpdir(), 'crisp-cg-'));
+      mkdirSync(path.join(root, 'memory', 'k8s.io', 'c1'), { recursive: true });
+      writeFileSync(path.join(root, 'memory', 'k8s.io', 'c1', 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 1\n');
+      fake.add('c1', owned()); // no spec in containerd: only crisp's memory has the path
+      startMonitor({ cgroupRoot: root });
+      monitor.addKnownContainers((id) => (id === 'c1' ? { kind: 'container', cgroupsPath: '/k8s.io/c1' } : undefined));
+      feed.exit('c1', 137, 80n);
+      await until(() => exits.length === 1, 'exit');
+      expect(exits[0]).toMatchObject({ exitCode: 137, reason: 'OOMKilled' });
+      expect(fake.gets).toBe(0);
+    });
+
+    it('others are still read back: ownership and recorded labels decide', async () => {
+      fake.add('c1', owned('container', encodeExitLabels({ exitCode: 0, exitedAt: 50n, reason: 'Completed' })));
+      fake.add('theirs', { 'io.cri-containerd.kind': 'container' });
+      startMonitor();
+      monitor.addKnownContainers(() => undefined);
+      feed.exit('theirs', 1, 5n);
+      feed.exit('c1', 1, 60n);
+      await until(() => monitor.lastExit('c1') !== undefined, 'c1 exit known');
+      await settle();
+      expect(fake.gets).toBe(2);
+      expect(exits).toHaveLength(0);
+      expect(fake.updates).toHaveLength(0);
+    });
+  });
+
+  it('tells image change listeners of image events; its live epoch changes with each subscription', async () => {
+    startMonitor();
+    const changes: number[] = [];
+    monitor.onImageChange(() => changes.push(changes.length));
+    expect(monitor.liveEpoch()).toBeUndefined();
+    feed.push({ type: 'subscribed' });
+    await until(() => monitor.liveEpoch() !== undefined, 'live');
+    const first = monitor.liveEpoch();
+    feed.event({ topic: '/images/create', event: { name: 'a', labels: {} } });
+    feed.event({ topic: '/images/update', event: { name: 'a', labels: {} } });
+    feed.event({ topic: '/images/delete', event: { name: 'a' } });
+    await until(() => changes.length === 3, 'image changes');
+    feed.push({ type: 'reconnected', cause: new Error('lost') });
+    await until(() => monitor.liveEpoch() !== first, 'new epoch');
+    expect(monitor.liveEpoch()).toBeDefined();
+    await monitor.stop();
+    expect(monitor.liveEpoch()).toBeUndefined();
   });
 });

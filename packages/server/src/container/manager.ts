@@ -19,7 +19,8 @@ import {
   decodeStartedLabel,
   encodeExitLabels,
 } from '../events';
-import { resolveImage } from '../image/image-index';
+import { resolveImageCached } from '../image/image-index';
+import { imageGroupsCacheFor } from '../image/resolve-cache';
 import type { Logger } from '../log';
 import { ContainerLogger, ContainerFifos, FifoWriter, createFifos, openFifoReader, openFifoWriter, removeFifos } from '../logs';
 import { buildContainerSpec, containerHostPaths, containerSeccompChoice, containerUser } from '../oci/container-spec';
@@ -187,10 +188,22 @@ export class ContainerManager {
   private readonly starting = new Set<string>();
   /** Exit handling under way, by container: Remove waits for it so events stay in order. */
   private readonly exiting = new Map<string, Promise<void>>();
+  /** linux.cgroupsPath of the specs crisp made in this process (the monitor's OOM fallback reads it). */
+  private readonly cgroupsPaths = new Map<string, string>();
+  /**
+   * Containers whose task this process created: the EventMonitor handles their events from memory
+   * (see KnownContainer), with no Containers.Get before each label write.
+   */
+  private readonly ownTasks = new Set<string>();
+  /** Containers whose task crisp deleted after its exit: RemoveContainer needs no Tasks.Delete of its own. */
+  private readonly tasksDeleted = new Set<string>();
   /** Events are published one after the other, in the order they happened. */
   private publishing: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: ContainerDeps) {
+    // Image resolutions are kept between CreateContainer calls while the monitor hears image events.
+    imageGroupsCacheFor(deps.containerd).follow(deps.monitor);
+    deps.monitor.addKnownContainers((id) => (this.ownTasks.has(id) ? { kind: 'container', cgroupsPath: this.cgroupsPaths.get(id) } : undefined));
     deps.monitor.onExit((exit) => {
       // An amended record corrects one already handled (a late OOM, a real exit after an Unknown).
       if (exit.kind !== 'container') return;
@@ -283,7 +296,7 @@ export class ContainerManager {
     const sandbox = this.deps.sandboxes.store.mustFind(sandboxId);
     const { state, pid } = await this.deps.sandboxes.state(sandbox.id, signal);
     if (state !== cri.PodSandboxState.SANDBOX_READY) throw failedPrecondition(`pod sandbox ${sandbox.id} is not ready`);
-    const image = await resolveImage(this.deps.ctx(), config.image!.image, signal);
+    const image = await resolveImageCached(this.deps.ctx(), config.image!.image, signal);
     if (!image) throw notFound(`image "${config.image!.image}" not found: pull it first`);
     const runtime = image.metadata.runtime;
     const host = await this.hostFacts();
@@ -371,10 +384,15 @@ export class ContainerManager {
         );
         undo.push({ what: 'container', fn: () => containerd.containers.delete({ id }) });
         this.store.add(record);
+        if (spec.linux?.cgroupsPath) this.cgroupsPaths.set(id, spec.linux.cgroupsPath);
         this.preparedMounts.set(id, mounts);
         this.runtime.set(id, { state: cri.ContainerState.CONTAINER_CREATED, startedAt: 0n, finishedAt: 0n, exitCode: 0, reason: '', message: '', pid: 0 });
-      } finally {
-        await containerd.leases.delete({ id: lease!.id, sync: false }).catch((err: unknown) => log.warn({ err }, 'could not delete container lease'));
+        // The container now references the snapshot: the lease has done its job, and its deletion
+        // need not hold up the answer.
+        void containerd.leases.delete({ id: lease!.id, sync: false }).catch((err: unknown) => log.warn({ err }, 'could not delete container lease'));
+      } catch (err) {
+        await containerd.leases.delete({ id: lease!.id, sync: false }).catch((e: unknown) => log.warn({ err: e }, 'could not delete container lease'));
+        throw err;
       }
       log.info({ name: config.metadata!.name, image: config.image!.image }, 'container created');
       void this.publish(id, sandbox.id, cri.ContainerEventType.CONTAINER_CREATED_EVENT);
@@ -410,6 +428,8 @@ export class ContainerManager {
         this.preparedMounts.get(rec.id) ??
         (await containerd.snapshots.mounts({ snapshotter: this.deps.config.containerd.snapshotter, key: rec.id }, { signal })).mounts;
       this.preparedMounts.delete(rec.id);
+      // Before the task exists: its /tasks/start event may be handled before tasks.start returns.
+      if (this.cgroupsPaths.has(rec.id)) this.ownTasks.add(rec.id);
       await containerd.tasks.create(
         {
           containerId: rec.id,
@@ -434,7 +454,9 @@ export class ContainerManager {
       log.info('container started');
       void this.publish(rec.id, rec.sandboxId, cri.ContainerEventType.CONTAINER_STARTED_EVENT);
     } catch (err) {
-      // The container is EXITED with ContainerCannotRun from here on, as the peers report it.
+      // The container is EXITED with ContainerCannotRun from here on, as the peers report it; the
+      // labels written below are not the monitor's, so it must read them back from now on.
+      this.ownTasks.delete(rec.id);
       if (io) await this.closeIo(rec.id, false);
       const message = err instanceof Error ? err.message : String(err);
       const now = nowNanos();
@@ -563,10 +585,15 @@ export class ContainerManager {
     const rec = this.store.get(exit.containerId);
     if (!rec) return;
     try {
-      await this.closeIo(rec.id, true);
-      await this.deps.containerd.tasks.delete({ containerId: rec.id }).catch((err: unknown) => {
-        if (!isNotFound(err)) throw err;
-      });
+      // Side by side: the output already written stays readable in the FIFOs after the shim lets go of them.
+      await Promise.all([
+        this.closeIo(rec.id, true),
+        this.deps.containerd.tasks.delete({ containerId: rec.id }).catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        }),
+      ]);
+      // No StartContainer can follow an exit, so the task stays gone until the container is removed.
+      this.tasksDeleted.add(rec.id);
       void this.publish(rec.id, rec.sandboxId, cri.ContainerEventType.CONTAINER_STOPPED_EVENT);
     } catch (err) {
       this.log.warn({ containerId: rec.id, err }, 'clean-up after the container exited failed');
@@ -592,9 +619,20 @@ export class ContainerManager {
     if (!rec) return;
     const { containerd } = this.deps;
     const signal = ownSignal();
-    const t = await this.task(rec.id, signal);
-    if (!t || t.status === task.Status.STOPPED) return;
-    const exited = containerd.tasks.wait({ containerId: rec.id, execId: '' }, { signal });
+    // crisp's own state settles the two common cases without asking containerd: an exit already
+    // recorded (nothing to stop), and a task crisp started and saw no exit of (running: kill it).
+    const known = this.starting.has(rec.id) ? cri.ContainerState.CONTAINER_UNKNOWN : this.stateOf(rec.id).state;
+    if (known === cri.ContainerState.CONTAINER_EXITED) return;
+    if (known !== cri.ContainerState.CONTAINER_RUNNING) {
+      const t = await this.task(rec.id, signal);
+      if (!t || t.status === task.Status.STOPPED) return;
+    }
+    let taskGone = false;
+    const exited = containerd.tasks.wait({ containerId: rec.id, execId: '' }, { signal }).catch((err: unknown) => {
+      // No task after all (it vanished unseen): there is no exit to wait for.
+      if (!isNotFound(err)) throw err;
+      taskGone = true;
+    });
     exited.catch(() => undefined);
     const kill = (sig: number): Promise<unknown> =>
       containerd.tasks.kill({ containerId: rec.id, execId: '', signal: sig, all: true }, { signal }).catch((err: unknown) => {
@@ -615,11 +653,9 @@ export class ContainerManager {
     } else {
       await kill(SIGKILL);
     }
-    await exited.catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
-    });
+    await exited;
     // Return once the exit is recorded, so that a status right after shows it.
-    await this.deps.monitor.waitForExit(rec.id, AbortSignal.timeout(10_000)).catch(() => undefined);
+    if (!taskGone) await this.deps.monitor.waitForExit(rec.id, AbortSignal.timeout(10_000)).catch(() => undefined);
   }
 
   /** Stops if needed and removes task, container, snapshot, FIFOs and volumes; the log file stays (kubelet owns it). */
@@ -635,12 +671,18 @@ export class ContainerManager {
     const ignoreGone = (err: unknown): void => {
       if (!isNotFound(err)) throw err;
     };
-    await containerd.tasks.delete({ containerId: rec.id }, { signal }).catch(ignoreGone);
-    await containerd.containers.delete({ id: rec.id }, { signal }).catch(ignoreGone);
-    await containerd.snapshots.remove({ snapshotter: this.deps.config.containerd.snapshotter, key: rec.id }, { signal }).catch(ignoreGone);
-    await removeFifos(path.join(this.ioDir(), rec.id));
-    await fs.rm(path.join(this.deps.config.stateDir, 'containers', rec.id), { recursive: true, force: true });
+    if (!this.tasksDeleted.has(rec.id)) await containerd.tasks.delete({ containerId: rec.id }, { signal }).catch(ignoreGone);
+    // Independent of each other once the task is gone (a snapshot may go before the container that names it).
+    await Promise.all([
+      containerd.containers.delete({ id: rec.id }, { signal }).catch(ignoreGone),
+      containerd.snapshots.remove({ snapshotter: this.deps.config.containerd.snapshotter, key: rec.id }, { signal }).catch(ignoreGone),
+      removeFifos(path.join(this.ioDir(), rec.id)),
+      fs.rm(path.join(this.deps.config.stateDir, 'containers', rec.id), { recursive: true, force: true }),
+    ]);
     this.store.delete(rec.id);
+    this.ownTasks.delete(rec.id);
+    this.tasksDeleted.delete(rec.id);
+    this.cgroupsPaths.delete(rec.id);
     this.runtime.delete(rec.id);
     this.preparedMounts.delete(rec.id);
     this.encoded.delete(rec.id);

@@ -4,6 +4,9 @@
 // announced to in-process listeners. Exits crisp missed (it was down, the stream broke) are found by a
 // reconcile, run whenever the subscription becomes live: a stopped task gives its real exit status, a
 // task that vanished after starting gives exit 255 "Unknown", as containerd's CRI plugin does.
+// Containers crisp vouches for (it started their task in this process) are handled from memory, with
+// no Containers.Get per event. The same stream carries the namespace's image events, for listeners
+// that keep image state (image/resolve-cache.ts).
 //
 // containerd 1.6 (runc shim v2), as seen on this machine:
 // - /tasks/exit TaskExit{container_id, id, pid, exit_status, exited_at}: `id` is the process id, equal
@@ -77,6 +80,27 @@ export interface OomRecord {
   at: bigint;
 }
 
+/**
+ * What crisp itself knows of one of its containers, so that handling its events needs no
+ * Containers.Get. Whoever answers vouches that the container is crisp's and that its task was
+ * started by this crisp process: so no exit or start label predates what this monitor recorded.
+ */
+export interface KnownContainer {
+  kind: ObjectKind;
+  /** The runtime spec's linux.cgroupsPath (for the OOM fallback). */
+  cgroupsPath: string | undefined;
+}
+
+/** Answers for the containers it vouches for (see KnownContainer), undefined for the others. */
+export type KnownContainerLookup = (id: string) => KnownContainer | undefined;
+
+/** The facts handlers need of a container: who it is, and (lazily) its cgroup. */
+interface ExitTarget {
+  id: string;
+  kind: ObjectKind;
+  cgroupsPath: () => string | undefined;
+}
+
 export type ExitListener = (exit: ExitRecord) => void;
 export type OomListener = (oom: OomRecord) => void;
 
@@ -99,7 +123,7 @@ export interface EventMonitorOptions {
 }
 
 /** The topics the monitor subscribes to. */
-export const WATCHED_TOPICS = ['/tasks/exit', '/tasks/oom', '/tasks/start', '/containers/delete'] as const;
+export const WATCHED_TOPICS = ['/tasks/exit', '/tasks/oom', '/tasks/start', '/containers/delete', '/images/create', '/images/update', '/images/delete'] as const;
 
 /** containerd event filters (ORed) for WATCHED_TOPICS in `namespace`. */
 export function eventFilters(namespace: string): string[] {
@@ -168,10 +192,14 @@ export class EventMonitor {
   private readonly exits: BoundedMap<string, ExitRecord>;
   private readonly exitListeners = new Set<ExitListener>();
   private readonly oomListeners = new Set<OomListener>();
+  private readonly imageListeners = new Set<() => void>();
   private readonly waiters = new Map<string, Set<ExitWaiter>>();
   /** Per-container chains: one container's events and reconcile steps run in order, others in parallel. */
   private readonly chains = new Map<string, Promise<void>>();
   private readonly inflight = new Set<Promise<unknown>>();
+  private readonly knownLookups: KnownContainerLookup[] = [];
+  /** Known containers whose start label this monitor wrote: a re-sent /tasks/start changes nothing. */
+  private readonly startsWritten: BoundedMap<string, true>;
 
   private abort: AbortController | undefined;
   private loop: Promise<void> | undefined;
@@ -188,6 +216,23 @@ export class EventMonitor {
     this.cgroupRoot = options.cgroupRoot ?? CGROUP_ROOT;
     this.pendingOoms = new BoundedMap(options.maxPendingOoms ?? 4096);
     this.exits = new BoundedMap(options.maxExits ?? 16_384);
+    this.startsWritten = new BoundedMap(options.maxExits ?? 16_384);
+  }
+
+  /**
+   * Adds a source of containers crisp vouches for (see KnownContainer): their start and exit
+   * events are then handled from memory, without reading the container back from containerd.
+   */
+  addKnownContainers(lookup: KnownContainerLookup): void {
+    this.knownLookups.push(lookup);
+  }
+
+  private known(id: string): ExitTarget | undefined {
+    for (const lookup of this.knownLookups) {
+      const k = lookup(id);
+      if (k) return { id, kind: k.kind, cgroupsPath: () => k.cgroupsPath };
+    }
+    return undefined;
   }
 
   /** Subscribes (retrying while containerd is away) and reconciles once live. Idempotent. */
@@ -219,6 +264,21 @@ export class EventMonitor {
   onOom(listener: OomListener): () => void {
     this.oomListeners.add(listener);
     return () => this.oomListeners.delete(listener);
+  }
+
+  /** Called on every image record change in the namespace (whoever made it). Returns an unsubscribe. */
+  onImageChange(listener: () => void): () => void {
+    this.imageListeners.add(listener);
+    return () => this.imageListeners.delete(listener);
+  }
+
+  /**
+   * Changes with every subscription made live (the first, then each reconnect: events may have been
+   * lost in between); undefined before the first and after stop(). What is kept up to date by this
+   * monitor's events is exact only within one epoch.
+   */
+  liveEpoch(): number | undefined {
+    return this.loop && this.liveCount > 0 ? this.liveCount : undefined;
   }
 
   /** The exit recorded for `containerId` this run (or loaded from its labels by a reconcile). */
@@ -330,6 +390,17 @@ export class EventMonitor {
       case '/containers/delete':
         this.forget(item.event.id);
         return;
+      case '/images/create':
+      case '/images/update':
+      case '/images/delete':
+        for (const l of this.imageListeners) {
+          try {
+            l();
+          } catch (err) {
+            this.logger.error({ err }, 'image change listener threw');
+          }
+        }
+        return;
       default:
         return;
     }
@@ -372,6 +443,10 @@ export class EventMonitor {
     }
   }
 
+  private static target(c: Container & { kind: ObjectKind }): ExitTarget {
+    return { id: c.id, kind: c.kind, cgroupsPath: () => cgroupsPathOf(c) };
+  }
+
   /** Writes labels under `mask`; false when the container is gone. */
   private async writeLabels(id: string, labels: Record<string, string>, mask: readonly string[]): Promise<boolean> {
     try {
@@ -399,24 +474,35 @@ export class EventMonitor {
 
   // --- handlers (each runs in its container's chain) ---
 
-  private async handleExit(id: string, pid: number, exitStatus: number, exitedAt: Timestamp | undefined, eventAt: bigint): Promise<void> {
+  /** The container with what is recorded on it: from memory when crisp vouches for it, else read back. */
+  private async current(id: string): Promise<{ target: ExitTarget; recorded: ExitLabels | undefined; startRecorded: boolean } | undefined> {
+    const known = this.known(id);
+    // For a known container, what this monitor recorded this run is all there is on its labels.
+    if (known) return { target: known, recorded: this.exits.get(id), startRecorded: this.startsWritten.has(id) };
     const c = await this.getOwned(id);
+    if (!c) return undefined;
+    return { target: EventMonitor.target(c), recorded: decodeExitLabels(c.labels), startRecorded: decodeStartedLabel(c.labels) !== undefined };
+  }
+
+  private async handleExit(id: string, pid: number, exitStatus: number, exitedAt: Timestamp | undefined, eventAt: bigint): Promise<void> {
+    const c = await this.current(id);
     if (!c) return this.forget(id);
-    const recorded = decodeExitLabels(c.labels);
+    const { target, recorded } = c;
     // A reconcile's guess (task vanished) gives way to the real exit, which the shim re-sends late.
     if (recorded && recorded.reason !== UNKNOWN_EXIT_REASON) {
-      this.remember({ ...recorded, containerId: id, kind: c.kind, pid, source: 'labels', amended: false }, false);
+      this.remember({ exitCode: recorded.exitCode, exitedAt: recorded.exitedAt, reason: recorded.reason, containerId: id, kind: target.kind, pid, source: 'labels', amended: false }, false);
       return;
     }
     const at = timestampToCriNanos(exitedAt) || eventAt || nowNanos();
-    await this.record(c, { exitCode: exitStatus, exitedAt: at }, pid, 'event', recorded !== undefined);
+    await this.record(target, { exitCode: exitStatus, exitedAt: at }, pid, 'event', recorded !== undefined);
   }
 
   private async handleOom(id: string, eventAt: bigint): Promise<void> {
-    const c = await this.getOwned(id);
-    if (!c) return;
+    const cur = await this.current(id);
+    if (!cur) return;
+    const c = cur.target;
     const at = eventAt || nowNanos();
-    const recorded = decodeExitLabels(c.labels) ?? this.exits.get(id);
+    const recorded = cur.recorded ?? this.exits.get(id);
     if (recorded && recorded.reason !== UNKNOWN_EXIT_REASON) {
       // The exit came first (separate paths in the shim): the OOM still explains it.
       if (recorded.reason !== 'OOMKilled' && recorded.exitCode !== 0) {
@@ -433,14 +519,14 @@ export class EventMonitor {
   }
 
   private async handleStart(id: string, eventAt: bigint): Promise<void> {
-    const c = await this.getOwned(id);
-    if (!c || decodeStartedLabel(c.labels) !== undefined) return;
-    await this.writeLabels(id, encodeStartedLabel(eventAt || nowNanos()), STARTED_UPDATE_MASK);
+    const c = await this.current(id);
+    if (!c || c.startRecorded) return;
+    if ((await this.writeLabels(id, encodeStartedLabel(eventAt || nowNanos()), STARTED_UPDATE_MASK)) && this.known(id)) this.startsWritten.set(id, true);
   }
 
   /** Decides the reason (OOM seen, or counted by the cgroup), writes the labels, announces. */
   private async record(
-    c: Container & { kind: ObjectKind },
+    c: ExitTarget,
     exit: { exitCode: number; exitedAt: bigint; reason?: ExitLabels['reason'] },
     pid: number,
     source: 'event' | 'reconcile',
@@ -449,7 +535,7 @@ export class EventMonitor {
     let reason = exit.reason;
     if (reason === undefined) {
       let oom = this.pendingOoms.has(c.id);
-      if (!oom && exit.exitCode !== 0) oom = ((await readOomKillCount(cgroupsPathOf(c), this.cgroupRoot)) ?? 0) > 0;
+      if (!oom && exit.exitCode !== 0) oom = ((await readOomKillCount(c.cgroupsPath(), this.cgroupRoot)) ?? 0) > 0;
       reason = exitReason(exit.exitCode, oom);
     }
     const labels: ExitLabels = { exitCode: exit.exitCode, exitedAt: exit.exitedAt, reason };
@@ -490,6 +576,7 @@ export class EventMonitor {
   private forget(id: string): void {
     this.exits.delete(id);
     this.pendingOoms.delete(id);
+    this.startsWritten.delete(id);
   }
 
   // --- reconcile ---
@@ -563,7 +650,7 @@ export class EventMonitor {
     if (t) {
       switch (t.status) {
         case taskTypes.Status.STOPPED:
-          await this.record(c, { exitCode: t.exitStatus, exitedAt: timestampToCriNanos(t.exitedAt) || nowNanos() }, t.pid, 'reconcile');
+          await this.record(EventMonitor.target(c), { exitCode: t.exitStatus, exitedAt: timestampToCriNanos(t.exitedAt) || nowNanos() }, t.pid, 'reconcile');
           return true;
         case taskTypes.Status.RUNNING:
         case taskTypes.Status.PAUSED:
@@ -583,7 +670,7 @@ export class EventMonitor {
     }
     // No task. Never started (created only) is not an exit; started and gone is one crisp missed.
     if (decodeStartedLabel(c.labels) === undefined) return false;
-    await this.record(c, { exitCode: UNKNOWN_EXIT_CODE, exitedAt: nowNanos(), reason: UNKNOWN_EXIT_REASON }, 0, 'reconcile');
+    await this.record(EventMonitor.target(c), { exitCode: UNKNOWN_EXIT_CODE, exitedAt: nowNanos(), reason: UNKNOWN_EXIT_REASON }, 0, 'reconcile');
     return true;
   }
 }

@@ -10,6 +10,7 @@ import { invalidArgument } from '../errors';
 import { mapLimit } from './concurrency';
 import { containerdBlobReader, ImageContentError, isMissingContent, metadataCacheFor } from './metadata';
 import type { ImageMetadata } from './metadata';
+import { imageGroupsCacheFor } from './resolve-cache';
 
 /** containerd's CRI plugin pins images with `io.cri-containerd.pinned=pinned`; crisp honours it. */
 export const CRI_PINNED_LABEL = 'io.cri-containerd.pinned';
@@ -250,6 +251,15 @@ export async function loadImageGroups(ctx: CrispContext, signal?: AbortSignal): 
 export async function resolveImage(ctx: CrispContext, image: string, signal?: AbortSignal): Promise<ImageGroup | undefined> {
   const query = parseImageQuery(image);
   return findImage(await loadImageGroups(ctx, signal), query);
+}
+
+/**
+ * resolveImage over the groups kept between calls (see resolve-cache.ts): for the create paths, which
+ * would otherwise list every image record on each call.
+ */
+export async function resolveImageCached(ctx: CrispContext, image: string, signal?: AbortSignal): Promise<ImageGroup | undefined> {
+  const query = parseImageQuery(image);
+  return findImage(await imageGroupsCacheFor(ctx.containerd).get(() => loadImageGroups(ctx, signal)), query);
 }
 
 /** ListImages / StreamImages: every image, or only the one `filter` names (none when absent). */

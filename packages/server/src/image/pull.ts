@@ -19,6 +19,7 @@ import type { Logger } from '../log';
 import { chainIds } from './chain-id';
 import { GC_CONTENT_LABEL, GC_SNAPSHOT_LABEL, SNAPSHOT_REF_LABEL, UNCOMPRESSED_LABEL, leaseLabels } from '../store/labels';
 import { IMAGE_LABELS, imageRecordNames } from './records';
+import { imageGroupsCacheFor } from './resolve-cache';
 
 export interface PullOptions {
   containerd: ContainerdClient;
@@ -201,6 +202,9 @@ async function pullOnce(opts: PullOptions, ref: ImageReference, auth: AuthConfig
     log.info({ imageId, root: resolved.root.digest, layers: layers.length, bytes: watchdog.bytes, seconds: (Date.now() - started) / 1000 }, 'image pulled');
     return { imageId, reference: ref.toString(), rootDigest: resolved.root.digest, names, bytesFetched: watchdog.bytes };
   } finally {
+    // Records may have been written (even by a pull that failed half way): resolutions list them again
+    // from now on, as the image event that would see to it may come after the caller's next request.
+    imageGroupsCacheFor(containerd).invalidate();
     // Deleting the lease hands what it protected to containerd's GC: unreferenced content of a failed
     // pull goes, what the image records reference stays. Done even when the caller has gone.
     await containerd.leases.delete({ id: leaseId, sync: false }).catch((err: unknown) => log.warn({ err, lease: leaseId }, 'could not delete pull lease'));

@@ -4,6 +4,7 @@ import { isNotFound } from '@crisp/containerd';
 import type { CrispContext } from '../context';
 import { classifyRecordName } from './image-index';
 import type { ImageGroup, ImageRecord } from './image-index';
+import { imageGroupsCacheFor } from './resolve-cache';
 
 /**
  * The order records are deleted in: references first, the image ID record last, so a crash half
@@ -24,14 +25,19 @@ export function removalOrder(records: readonly ImageRecord[]): ImageRecord[] {
 export async function removeImageRecords(ctx: CrispContext, group: ImageGroup, signal?: AbortSignal): Promise<string[]> {
   const ordered = removalOrder(group.records);
   const removed: string[] = [];
-  for (let i = 0; i < ordered.length; i++) {
-    const record = ordered[i]!;
-    try {
-      await ctx.containerd.images.delete({ name: record.name, sync: i === ordered.length - 1, target: record.target }, { signal });
-      removed.push(record.name);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
+  try {
+    for (let i = 0; i < ordered.length; i++) {
+      const record = ordered[i]!;
+      try {
+        await ctx.containerd.images.delete({ name: record.name, sync: i === ordered.length - 1, target: record.target }, { signal });
+        removed.push(record.name);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
     }
+  } finally {
+    // Before answering, even after a partial removal: the image event may come after the caller's next request.
+    imageGroupsCacheFor(ctx.containerd).invalidate();
   }
   return removed;
 }

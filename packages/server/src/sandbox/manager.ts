@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { CrispConfig } from '../config/schema';
 import { failedPrecondition, invalidArgument, notFound } from '../errors';
 import type { Puller } from '../image/pull';
-import { resolveImage } from '../image/image-index';
+import { resolveImageCached } from '../image/image-index';
 import type { Logger } from '../log';
 import { CniNetwork, CniRuntimeConf, podIPs } from '../network/cni';
 import { loadCniConfig } from '../network/cni-config';
@@ -147,10 +147,10 @@ export class SandboxManager {
   private async sandboxImage(signal: AbortSignal) {
     const ctx = this.deps.ctx();
     const ref = this.deps.config.sandboxImage;
-    const found = await resolveImage(ctx, ref, signal);
+    const found = await resolveImageCached(ctx, ref, signal);
     if (found) return { ref, group: found };
     await this.deps.puller.pull(ref, undefined, signal);
-    const pulled = await resolveImage(ctx, ref, signal);
+    const pulled = await resolveImageCached(ctx, ref, signal);
     if (!pulled) throw notFound(`sandbox image ${ref} not found after pulling it`);
     return { ref, group: pulled };
   }
