@@ -6,12 +6,9 @@
 // - WebSocket (`v4.channel.k8s.io` / `v4.base64.channel.k8s.io`, crictl --transport websocket):
 //   one connection per `port` query parameter; channel 2i data, 2i+1 error; the server's first
 //   message on each channel is the port (uint16 little-endian).
-import http from 'node:http';
-import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import type { RawData } from 'ws';
-import { createSpdyClientConnection } from '@crisp/server';
 import type { SpdyConnection, SpdyStream } from '@crisp/server';
 import { openSpdy } from './upgrade';
 
@@ -44,9 +41,9 @@ export class SpdyPortForwardClient {
    * no flow control at all, so a large window is what models kubectl for throughput.
    */
   static async connect(url: string, opts: { windowSize?: number } = {}): Promise<SpdyPortForwardClient> {
-    const { conn, protocol } = opts.windowSize
-      ? await openSpdyWithWindows(url, [SPDY_PORTFORWARD_PROTOCOL], opts.windowSize)
-      : await openSpdy(url, [SPDY_PORTFORWARD_PROTOCOL]);
+    const { conn, protocol } = await openSpdy(url, [SPDY_PORTFORWARD_PROTOCOL], {
+      ...(opts.windowSize ? { spdy: { initialWindowSize: opts.windowSize, sessionWindowSize: opts.windowSize * 4 } } : {}),
+    });
     if (protocol !== SPDY_PORTFORWARD_PROTOCOL) {
       conn.destroy();
       throw new Error(`server chose subprotocol ${JSON.stringify(protocol)}, not ${SPDY_PORTFORWARD_PROTOCOL}`);
@@ -74,33 +71,6 @@ export class SpdyPortForwardClient {
   close(): void {
     this.conn.close();
   }
-}
-
-/**
- * openSpdy() with larger flow-control windows (openSpdy takes no SpdyConnectionOptions): the
- * same HTTP/1.1 upgrade, kept minimal (plain http, POST as client-go).
- */
-function openSpdyWithWindows(url: string, protocols: string[], windowSize: number): Promise<{ conn: SpdyConnection; protocol: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(new URL(url), {
-      method: 'POST',
-      headers: { Connection: 'Upgrade', Upgrade: 'SPDY/3.1', 'X-Stream-Protocol-Version': protocols },
-      timeout: 10_000,
-    });
-    req.on('timeout', () => req.destroy(new Error(`upgrade of ${url} timed out`)));
-    req.on('error', reject);
-    req.on('response', (res) => {
-      res.resume();
-      reject(new Error(`upgrade refused: HTTP ${res.statusCode ?? 0}`));
-    });
-    req.on('upgrade', (res, socket: Socket, head: Buffer) => {
-      socket.setTimeout(0);
-      const header = res.headers['x-stream-protocol-version'];
-      const protocol = Array.isArray(header) ? (header[0] ?? '') : (header ?? '');
-      resolve({ conn: createSpdyClientConnection(socket, head, { initialWindowSize: windowSize, sessionWindowSize: windowSize * 4 }), protocol });
-    });
-    req.end();
-  });
 }
 
 function encode(channel: number, payload: Buffer, base64: boolean): Buffer | string {

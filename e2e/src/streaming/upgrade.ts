@@ -6,7 +6,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { createSpdyClientConnection } from '@crisp/server';
-import type { SpdyConnection } from '@crisp/server';
+import type { SpdyConnection, SpdyConnectionOptions } from '@crisp/server';
 
 /** The server answered the upgrade with something other than 101 (e.g. 404 for a bad token). */
 export class UpgradeRefusedError extends Error {
@@ -26,6 +26,8 @@ export interface UpgradeOptions {
   ca?: string | Buffer;
   /** Gives up when the server has not answered the upgrade by then. Default 10 s. */
   timeoutMs?: number;
+  /** SPDY only: the connection's options, e.g. larger flow-control windows. */
+  spdy?: SpdyConnectionOptions;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -74,7 +76,7 @@ export function openSpdy(
       socket.setTimeout(0);
       const header = res.headers['x-stream-protocol-version'];
       const protocol = Array.isArray(header) ? (header[0] ?? '') : (header ?? '');
-      resolve({ conn: createSpdyClientConnection(socket, head), protocol });
+      resolve({ conn: createSpdyClientConnection(socket, head, options.spdy), protocol });
     });
     req.end();
   });

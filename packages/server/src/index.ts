@@ -13,4 +13,5 @@ export * from './logs';
 // The streaming server's SPDY/3.1 framing, for clients (e2e tests, tools).
 export * as spdy from './streaming/spdy';
 export { SpdyConnection, SpdyStream, createSpdyClientConnection } from './streaming/spdy';
+export type { SpdyConnectionOptions } from './streaming/spdy';
 export type { PortForwardHandler, PortForwardTarget } from './streaming/types';
