@@ -95,7 +95,7 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
 }
 
 /** Feeds a reader's bytes to `onData`; resolves at its end, however it ends. */
-function consume(reader: FifoReader, onData: OutputConsumer, log: Logger): Promise<void> {
+export function consumeOutput(reader: FifoReader, onData: OutputConsumer, log: Logger): Promise<void> {
   const { stream } = reader;
   const resume = (): void => void (stream.destroyed || stream.resume());
   stream.on('data', (chunk: Buffer) => {
@@ -186,7 +186,7 @@ export async function execInContainer(ctx: CrispContext, containerId: string, op
     for (const [r, onData] of [[stdout, opts.onStdout], [stderr, opts.onStderr]] as const) {
       if (r.status !== 'fulfilled' || !r.value) continue;
       readers.push(r.value);
-      outputs.push(consume(r.value, onData, log));
+      outputs.push(consumeOutput(r.value, onData, log));
     }
     if (stdinWriter.status === 'fulfilled') stdin = stdinWriter.value;
     for (const r of [stdout, stderr, stdinWriter]) if (r.status === 'rejected') throw r.reason;
