@@ -9,6 +9,7 @@ export * from './registry';
 export * from './images';
 export * from './cri';
 export * from './cni';
+export * from './suite';
 export * from './streaming/upgrade';
 export * from './streaming/remotecommand-client';
 export * from './streaming/fake-apiserver';

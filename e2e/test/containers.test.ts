@@ -8,20 +8,15 @@ import { Status } from 'nice-grpc';
 import {
   containerConfig,
   eventually,
-  makeTestNetwork,
   grpcError,
   makeTempDir,
   podConfig,
-  pushFixtures,
-  startCrisp,
-  startRegistry,
-  startTestContainerd,
+  startCrispSuite,
 } from '@crisp/e2e';
-import type { CrispProcess, TestContainerd, TestRegistry } from '@crisp/e2e';
+import type { CrispProcess, CrispSuite } from '@crisp/e2e';
 
 jest.setTimeout(300_000);
 
-const NS = 'k8s.io';
 const BRIDGE = 'crisp-e2e-br1';
 const CRI_LINE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z) (stdout|stderr) (F|P) (.*)$/;
 
@@ -44,11 +39,10 @@ function readLog(file: string): LogRecord[] {
 }
 
 describe('containers', () => {
-  let containerd: TestContainerd;
-  let registry: TestRegistry;
+  let suite: CrispSuite;
   let crisp: CrispProcess;
   let client: ContainerdClient;
-  let images: Awaited<ReturnType<typeof pushFixtures>>;
+  let images: CrispSuite['images'];
   let logDir: string;
   let podId: string;
   let busybox: string;
@@ -68,27 +62,19 @@ describe('containers', () => {
   };
 
   beforeAll(async () => {
-    containerd = await startTestContainerd();
-    client = new ContainerdClient({ address: containerd.address, namespace: NS });
-    registry = await startRegistry();
-    images = await pushFixtures(registry, ['busybox', 'pause', 'nonroot']);
-    busybox = images.busybox.reference;
-    const net = makeTestNetwork({ name: 'crisp-e2e-c', bridge: BRIDGE, subnet: '10.231.11.0/24' });
-    crisp = await startCrisp({
-      containerdAddress: containerd.address,
-      config: `sandbox_image = "${images.pause.reference}"\n${net.crispConfig}`,
-    });
-    for (const img of [busybox, images.nonroot.reference]) await crisp.images.pullImage({ image: { image: img } });
     logDir = makeTempDir('crisp-e2e-logs-');
-    podId = (await crisp.runtime.runPodSandbox({ config: podConfig('pod-c', { logDirectory: logDir }) })).podSandboxId;
+    suite = await startCrispSuite({
+      fixtures: ['nonroot'],
+      pull: ['busybox', 'nonroot'],
+      network: { name: 'crisp-e2e-c', bridge: BRIDGE, subnet: '10.231.11.0/24' },
+      containerdClient: true,
+      pod: podConfig('pod-c', { logDirectory: logDir }),
+    });
+    ({ crisp, images, busybox, podId } = suite);
+    client = suite.client!;
   });
 
-  afterAll(async () => {
-    client?.close();
-    await crisp?.stop();
-    await containerd?.cleanup();
-    await registry?.stop();
-  });
+  afterAll(() => suite?.stop());
 
   it('runs a command to its exit code, with both streams in the CRI log', async () => {
     const c = await run('exit3', ['sh', '-c', 'echo out; echo err >&2; exit 3']);
@@ -274,7 +260,7 @@ describe('containers', () => {
     const before = (await client.containers.list({ filters: [] })).containers.length;
     const create = (config: cri.ContainerConfig, sandbox = podId) => grpcError(crisp.runtime.createContainer({ podSandboxId: sandbox, config }));
     expect((await create(containerConfig('x', busybox, ['true']), 'f'.repeat(64))).code).toBe(Status.NOT_FOUND);
-    expect((await create(containerConfig('x', `${registry.host}/crisp-test/absent:1`, ['true']))).code).toBe(Status.NOT_FOUND);
+    expect((await create(containerConfig('x', `${suite.registry.host}/crisp-test/absent:1`, ['true']))).code).toBe(Status.NOT_FOUND);
     expect((await create(containerConfig('exit3', busybox, ['false']))).code).toBe(Status.ALREADY_EXISTS);
     expect((await create(containerConfig('relmount', busybox, ['true'], { mounts: [{ containerPath: 'data', hostPath: '/tmp' } as never] }))).code).toBe(Status.INVALID_ARGUMENT);
     const seccomp = await create(

@@ -7,22 +7,18 @@ import { ContainerdClient, isNotFound } from '@crisp/containerd';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Status } from 'nice-grpc';
-import { containerConfig, eventually, grpcError, podConfig, pushFixtures, startCrisp, startRegistry, startTestContainerd } from '@crisp/e2e';
-import type { CrispProcess, TestContainerd, TestRegistry } from '@crisp/e2e';
+import { containerConfig, eventually, grpcError, hostNetworkPodConfig, startCrispSuite } from '@crisp/e2e';
+import type { CrispProcess, CrispSuite } from '@crisp/e2e';
 
 jest.setTimeout(300_000);
 
-const NS = 'k8s.io';
 const MiB = 1024 * 1024;
 
 describe('ExecSync', () => {
-  let containerd: TestContainerd;
-  let registry: TestRegistry;
+  let suite: CrispSuite;
   let crisp: CrispProcess;
   let client: ContainerdClient;
   let busybox: string;
-  let podId: string;
-  let sandboxConfig: cri.PodSandboxConfig;
   /** busybox `sleep 3600`, as root. */
   let main: string;
   /** busybox `sleep 3600` as uid 1000, with env and a working dir. */
@@ -33,7 +29,7 @@ describe('ExecSync', () => {
   const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
 
   const startContainer = async (name: string, command: string[], extra: Partial<cri.ContainerConfig> = {}): Promise<string> => {
-    const { containerId } = await crisp.runtime.createContainer({ podSandboxId: podId, config: containerConfig(name, busybox, command, extra), sandboxConfig });
+    const { containerId } = await crisp.runtime.createContainer({ podSandboxId: suite.podId, config: containerConfig(name, busybox, command, extra), sandboxConfig: suite.podConfig });
     await crisp.runtime.startContainer({ containerId });
     return containerId;
   };
@@ -54,17 +50,12 @@ describe('ExecSync', () => {
   };
 
   beforeAll(async () => {
-    containerd = await startTestContainerd();
-    client = new ContainerdClient({ address: containerd.address, namespace: NS });
-    registry = await startRegistry();
-    const images = await pushFixtures(registry, ['busybox', 'pause']);
-    busybox = images.busybox.reference;
-    crisp = await startCrisp({ containerdAddress: containerd.address, config: `sandbox_image = "${images.pause.reference}"\n` });
-    await crisp.images.pullImage({ image: { image: busybox } });
-    sandboxConfig = podConfig('pod-exec', {
-      linux: { securityContext: { namespaceOptions: { network: cri.NamespaceMode.NODE, pid: cri.NamespaceMode.CONTAINER, ipc: cri.NamespaceMode.POD } } } as never,
+    suite = await startCrispSuite({
+      containerdClient: true,
+      pod: hostNetworkPodConfig('pod-exec'),
     });
-    podId = (await crisp.runtime.runPodSandbox({ config: sandboxConfig })).podSandboxId;
+    ({ crisp, busybox } = suite);
+    client = suite.client!;
     main = await startContainer('main', ['sleep', '3600']);
     asUser = await startContainer('as-user', ['sleep', '3600'], {
       envs: [{ key: 'GREETING', value: Buffer.from('hello from env') }],
@@ -73,14 +64,7 @@ describe('ExecSync', () => {
     });
   });
 
-  afterAll(async () => {
-    // Removing the pod unmounts its /dev/shm, so that crisp's dir can be removed.
-    if (podId) await crisp.runtime.removePodSandbox({ podSandboxId: podId });
-    client?.close();
-    await crisp?.stop();
-    await containerd?.cleanup();
-    await registry?.stop();
-  });
+  afterAll(() => suite?.stop());
 
   it('returns stdout and exit code 0', async () => {
     const r = await exec(main, ['echo', 'hi']);
@@ -191,7 +175,7 @@ describe('ExecSync', () => {
   });
 
   it('answers FAILED_PRECONDITION for a container that is not running', async () => {
-    const { containerId: created } = await crisp.runtime.createContainer({ podSandboxId: podId, config: containerConfig('created', busybox, ['true']), sandboxConfig });
+    const { containerId: created } = await crisp.runtime.createContainer({ podSandboxId: suite.podId, config: containerConfig('created', busybox, ['true']), sandboxConfig: suite.podConfig });
     const e1 = await grpcError(exec(created, ['true']));
     expect(e1.code).toBe(Status.FAILED_PRECONDITION);
     expect(e1.details).toContain('container is not running');

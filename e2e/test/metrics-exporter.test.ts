@@ -9,8 +9,8 @@ import { once } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
 import { Status } from 'nice-grpc';
-import { containerConfig, criClient, eventually, freePort, grpcError, killOnExit, makeTempDir, makeTestNetwork, podConfig, pushFixtures, startCrisp, startRegistry, startTestContainerd, waitChildExit } from '@crisp/e2e';
-import type { CriClients, CrispProcess, TestContainerd, TestRegistry } from '@crisp/e2e';
+import { containerConfig, criClient, eventually, freePort, grpcError, killOnExit, makeTempDir, makeTestNetwork, podConfig, pushFixtures, startCrispSuite, startRegistry, startTestContainerd, waitChildExit } from '@crisp/e2e';
+import type { CriClients, CrispProcess, CrispSuite, TestContainerd, TestRegistry } from '@crisp/e2e';
 import { MetricsPage, scrapeMetrics } from '../src/metrics-scrape';
 
 jest.setTimeout(120_000);
@@ -69,8 +69,7 @@ async function removePod(rt: CriClients['runtime'] | undefined, podSandboxId: st
 }
 
 describe('metrics exporter', () => {
-  let containerd: TestContainerd;
-  let registry: TestRegistry;
+  let suite: CrispSuite;
   let crisp: CrispProcess;
   let exporter: ChildProcess;
   let busybox: string;
@@ -95,28 +94,22 @@ describe('metrics exporter', () => {
   };
 
   beforeAll(async () => {
-    containerd = await startTestContainerd();
-    registry = await startRegistry();
-    const images = await pushFixtures(registry, ['busybox', 'pause']);
-    busybox = images.busybox.reference;
-    const network = makeTestNetwork({ name: 'crisp-e2e-mx', bridge: 'crisp-e2e-brmx', subnet: SUBNET });
     const [embeddedPort, standalonePort] = [await freePort(), await freePort()];
-    const root = path.join(containerd.dir, 'root');
-    crisp = await startCrisp({
-      containerdAddress: containerd.address,
-      config: `sandbox_image = "${images.pause.reference}"\n${network.crispConfig}\n[containerd]\nroot = "${root}"\n\n[metrics]\naddress = "127.0.0.1:${embeddedPort}"\n`,
+    const root = (containerd: { dir: string }): string => path.join(containerd.dir, 'root');
+    suite = await startCrispSuite({
+      network: { name: 'crisp-e2e-mx', bridge: 'crisp-e2e-brmx', subnet: SUBNET },
+      config: (containerd) => `\n[containerd]\nroot = "${root(containerd)}"\n\n[metrics]\naddress = "127.0.0.1:${embeddedPort}"\n`,
+      pod: podConfig(POD),
     });
-    exporter = await startExporter(containerd.address, root, standalonePort);
+    ({ crisp, busybox, podId, podIp } = suite);
+    exporter = await startExporter(suite.containerd.address, root(suite.containerd), standalonePort);
     endpoints.push({ name: 'embedded', url: `http://127.0.0.1:${embeddedPort}/metrics` }, { name: 'standalone', url: `http://127.0.0.1:${standalonePort}/metrics` });
-    await crisp.images.pullImage({ image: { image: busybox } });
-    podId = (await crisp.runtime.runPodSandbox({ config: podConfig(POD) })).podSandboxId;
-    podIp = (await crisp.runtime.podSandboxStatus({ podSandboxId: podId, verbose: false })).status!.network!.ip;
     expect(podIp.startsWith('10.233.5.')).toBe(true);
     triggerDir = makeTempDir('crisp-e2e-mx-trigger-');
   });
 
-  // The pod first: removing it unmounts its /dev/shm, which would keep the state directory busy.
-  afterAll(() => cleanUp(() => stopExporter(exporter), () => removePod(crisp?.runtime, podId), () => crisp?.stop(), () => containerd?.cleanup(), () => registry?.stop()));
+  // The exporter first; suite.stop() removes the pod before stopping crisp (its /dev/shm would keep the state directory busy).
+  afterAll(() => cleanUp(() => stopExporter(exporter), () => suite?.stop()));
 
   it('labels a container as kubelet does, with cAdvisor units', async () => {
     const id = await run('idle', ['sleep', '1000']);

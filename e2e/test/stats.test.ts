@@ -7,12 +7,11 @@ import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Status } from 'nice-grpc';
-import { containerConfig, eventually, grpcError, makeTempDir, makeTestNetwork, podConfig, pushFixtures, startCrisp, startRegistry, startTestContainerd } from '@crisp/e2e';
-import type { CrispProcess, TestContainerd, TestRegistry } from '@crisp/e2e';
+import { containerConfig, eventually, grpcError, makeTempDir, podConfig, startCrispSuite } from '@crisp/e2e';
+import type { CrispProcess, CrispSuite } from '@crisp/e2e';
 
 jest.setTimeout(120_000);
 
-const NS = 'k8s.io';
 const BRIDGE = 'crisp-e2e-br3';
 const SUBNET = '10.231.13.0/24';
 const MiB = 1024n * 1024n;
@@ -31,8 +30,7 @@ function send(host: string, port: number, bytes: number): Promise<void> {
 }
 
 describe('stats', () => {
-  let containerd: TestContainerd;
-  let registry: TestRegistry;
+  let suite: CrispSuite;
   let crisp: CrispProcess;
   let client: ContainerdClient;
   let busybox: string;
@@ -48,34 +46,14 @@ describe('stats', () => {
   const stats = async (id: string): Promise<cri.ContainerStats> => (await crisp.runtime.containerStats({ containerId: id })).stats!;
 
   beforeAll(async () => {
-    containerd = await startTestContainerd();
-    client = new ContainerdClient({ address: containerd.address, namespace: NS });
-    registry = await startRegistry();
-    const images = await pushFixtures(registry, ['busybox', 'pause']);
-    busybox = images.busybox.reference;
-    const net = makeTestNetwork({ name: 'crisp-e2e-st', bridge: BRIDGE, subnet: SUBNET });
-    crisp = await startCrisp({
-      containerdAddress: containerd.address,
-      config: `sandbox_image = "${images.pause.reference}"\n${net.crispConfig}`,
-    });
-    await crisp.images.pullImage({ image: { image: busybox } });
-    podId = (await crisp.runtime.runPodSandbox({ config: podConfig('stats') })).podSandboxId;
-    podIp = (await crisp.runtime.podSandboxStatus({ podSandboxId: podId, verbose: false })).status!.network!.ip;
+    suite = await startCrispSuite({ network: { name: 'crisp-e2e-st', bridge: BRIDGE, subnet: SUBNET }, containerdClient: true, pod: podConfig('stats') });
+    ({ crisp, busybox, podId, podIp } = suite);
+    client = suite.client!;
     expect(podIp.startsWith('10.231.13.')).toBe(true);
     triggerDir = makeTempDir('crisp-e2e-st-trigger-');
   });
 
-  afterAll(async () => {
-    // Removing the pods unmounts their /dev/shm, which would keep the state directory busy.
-    for (const id of podId ? [podId] : []) {
-      await crisp.runtime.stopPodSandbox({ podSandboxId: id }).catch(() => undefined);
-      await crisp.runtime.removePodSandbox({ podSandboxId: id }).catch(() => undefined);
-    }
-    client?.close();
-    await crisp?.stop();
-    await containerd?.cleanup();
-    await registry?.stop();
-  });
+  afterAll(() => suite?.stop());
 
   it('decodes the cgroup metrics type containerd sends on this machine', async () => {
     const id = await run(podId, 'idle', ['sleep', '1000']);

@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Status } from 'nice-grpc';
-import { containerConfig, eventually, grpcError, podConfig, pushFixtures, remoteCommand, startCrisp, startFakeApiServer, startRegistry, startTestContainerd } from '@crisp/e2e';
-import type { CrispProcess, TestContainerd, TestRegistry, Transport } from '@crisp/e2e';
+import { containerConfig, eventually, grpcError, hostNetworkPodConfig, remoteCommand, startCrispSuite, startFakeApiServer } from '@crisp/e2e';
+import type { CrispProcess, CrispSuite, Transport } from '@crisp/e2e';
 
 jest.setTimeout(300_000);
 
@@ -17,8 +17,7 @@ jest.setTimeout(300_000);
 const HAS_KUBECTL = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
 
 describe('streaming Attach', () => {
-  let containerd: TestContainerd;
-  let registry: TestRegistry;
+  let suite: CrispSuite;
   let crisp: CrispProcess;
   let busybox: string;
   let podId: string;
@@ -41,26 +40,16 @@ describe('streaming Attach', () => {
   };
 
   beforeAll(async () => {
-    containerd = await startTestContainerd();
-    registry = await startRegistry();
-    const images = await pushFixtures(registry, ['busybox', 'pause']);
-    busybox = images.busybox.reference;
-    crisp = await startCrisp({ containerdAddress: containerd.address, config: `sandbox_image = "${images.pause.reference}"\n` });
-    await crisp.images.pullImage({ image: { image: busybox } });
-    logDir = path.join(crisp.dir, 'pod-logs');
-    sandboxConfig = podConfig('pod-stream-attach', {
-      logDirectory: logDir,
-      linux: { securityContext: { namespaceOptions: { network: cri.NamespaceMode.NODE, pid: cri.NamespaceMode.CONTAINER, ipc: cri.NamespaceMode.POD } } } as never,
+    suite = await startCrispSuite({
+      pod: (c) =>
+hostNetworkPodConfig('pod-stream-attach', { logDirectory: path.join(c.dir, 'pod-logs') }),
     });
-    podId = (await crisp.runtime.runPodSandbox({ config: sandboxConfig })).podSandboxId;
+    ({ crisp, busybox, podId } = suite);
+    sandboxConfig = suite.podConfig!;
+    logDir = sandboxConfig.logDirectory;
   });
 
-  afterAll(async () => {
-    if (podId) await crisp.runtime.removePodSandbox({ podSandboxId: podId });
-    await crisp?.stop();
-    await containerd?.cleanup();
-    await registry?.stop();
-  });
+  afterAll(() => suite?.stop());
 
   describe.each<Transport>(['spdy', 'websocket'])('over %s', (transport) => {
     it("streams the container's output for its input, still logging it, and detaches without stopping it", async () => {

@@ -15,29 +15,24 @@ import {
   containerConfig,
   eventually,
   grpcError,
+  hostNetworkPodConfig,
   openSpdy,
   openWebSocket,
-  podConfig,
-  pushFixtures,
   remoteCommand,
+  startCrispSuite,
   startFakeApiServer,
-  startCrisp,
-  startRegistry,
-  startTestContainerd,
 } from '@crisp/e2e';
-import type { CrispProcess, FakeApiServer, RemoteCommandSession, TestContainerd, TestRegistry, Transport } from '@crisp/e2e';
+import type { CrispProcess, CrispSuite, FakeApiServer, RemoteCommandSession, Transport } from '@crisp/e2e';
 
 jest.setTimeout(300_000);
 
-const NS = 'k8s.io';
 /** Short, so that the expiry test need not wait long; every other URL is used at once. */
 const TOKEN_TTL_SECONDS = 5;
 /** Real client-go: kubectl, when installed, through a fake API server (e2e/src/streaming/fake-apiserver.ts). */
 const HAS_KUBECTL = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
 
 describe('streaming Exec', () => {
-  let containerd: TestContainerd;
-  let registry: TestRegistry;
+  let suite: CrispSuite;
   let crisp: CrispProcess;
   let client: ContainerdClient;
   let busybox: string;
@@ -61,32 +56,20 @@ describe('streaming Exec', () => {
   const execPids = async (id: string) => (await client.tasks.listPids({ containerId: id })).processes.filter((p) => p.info !== undefined);
 
   beforeAll(async () => {
-    containerd = await startTestContainerd();
-    client = new ContainerdClient({ address: containerd.address, namespace: NS });
-    registry = await startRegistry();
-    const images = await pushFixtures(registry, ['busybox', 'pause']);
-    busybox = images.busybox.reference;
-    crisp = await startCrisp({
-      containerdAddress: containerd.address,
-      config: `sandbox_image = "${images.pause.reference}"\n[streaming]\ntoken_ttl_seconds = ${TOKEN_TTL_SECONDS}\n`,
+    suite = await startCrispSuite({
+      config: `[streaming]\ntoken_ttl_seconds = ${TOKEN_TTL_SECONDS}\n`,
+      containerdClient: true,
+      pod: hostNetworkPodConfig('pod-stream-exec'),
     });
-    await crisp.images.pullImage({ image: { image: busybox } });
-    sandboxConfig = podConfig('pod-stream-exec', {
-      linux: { securityContext: { namespaceOptions: { network: cri.NamespaceMode.NODE, pid: cri.NamespaceMode.CONTAINER, ipc: cri.NamespaceMode.POD } } } as never,
-    });
-    podId = (await crisp.runtime.runPodSandbox({ config: sandboxConfig })).podSandboxId;
+    ({ crisp, busybox, podId } = suite);
+    client = suite.client!;
+    sandboxConfig = suite.podConfig!;
     const { containerId } = await crisp.runtime.createContainer({ podSandboxId: podId, config: containerConfig('main', busybox, ['sleep', '3600']), sandboxConfig });
     await crisp.runtime.startContainer({ containerId });
     main = containerId;
   });
 
-  afterAll(async () => {
-    if (podId) await crisp.runtime.removePodSandbox({ podSandboxId: podId });
-    client?.close();
-    await crisp?.stop();
-    await containerd?.cleanup();
-    await registry?.stop();
-  });
+  afterAll(() => suite?.stop());
 
   it('returns a URL on the loopback streaming server', async () => {
     const url = new URL(await execUrl(main, ['true'], { stdout: true }));

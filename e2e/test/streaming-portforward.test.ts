@@ -7,8 +7,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { Status } from 'nice-grpc';
 import { cri } from '@crisp/api';
-import { containerConfig, eventually, freePort, grpcError, makeTestNetwork, podConfig, pushFixtures, startCrisp, startRegistry, startTestContainerd } from '@crisp/e2e';
-import type { CrispProcess, TestContainerd, TestRegistry } from '@crisp/e2e';
+import { containerConfig, eventually, freePort, grpcError, podConfig, startCrispSuite } from '@crisp/e2e';
+import type { CrispProcess, CrispSuite } from '@crisp/e2e';
 import { SpdyPortForwardClient, WebSocketPortForwardClient, httpGet } from '../src/streaming/portforward-client';
 
 jest.setTimeout(180_000);
@@ -41,8 +41,7 @@ function helperPids(crispPid: number): number[] {
 }
 
 describe('PortForward', () => {
-  let containerd: TestContainerd;
-  let registry: TestRegistry;
+  let suite: CrispSuite;
   let crisp: CrispProcess;
   let podId: string;
   let podIp: string;
@@ -53,15 +52,8 @@ describe('PortForward', () => {
   const url = async (port: number[] = []): Promise<string> => (await crisp.runtime.portForward({ podSandboxId: podId, port })).url;
 
   beforeAll(async () => {
-    containerd = await startTestContainerd();
-    registry = await startRegistry();
-    const images = await pushFixtures(registry, ['busybox', 'pause']);
-    busybox = images.busybox.reference;
-    const network = makeTestNetwork({ name: 'crisp-e2e-pf', bridge: BRIDGE, subnet: SUBNET });
-    crisp = await startCrisp({ containerdAddress: containerd.address, config: `sandbox_image = "${images.pause.reference}"\n${network.crispConfig}` });
-    await crisp.images.pullImage({ image: { image: images.busybox.reference } });
-    podId = (await crisp.runtime.runPodSandbox({ config: sandboxConfig })).podSandboxId;
-    podIp = (await crisp.runtime.podSandboxStatus({ podSandboxId: podId })).status!.network!.ip;
+    suite = await startCrispSuite({ network: { name: 'crisp-e2e-pf', bridge: BRIDGE, subnet: SUBNET }, pod: sandboxConfig });
+    ({ crisp, busybox, podId, podIp } = suite);
     expect(podIp.startsWith('10.233.3.')).toBe(true);
     const script = [
       'mkdir -p /www',
@@ -71,7 +63,7 @@ describe('PortForward', () => {
     ].join(' && ');
     const { containerId } = await crisp.runtime.createContainer({
       podSandboxId: podId,
-      config: containerConfig('httpd', images.busybox.reference, ['sh', '-c', script]),
+      config: containerConfig('httpd', busybox, ['sh', '-c', script]),
       sandboxConfig,
     });
     await crisp.runtime.startContainer({ containerId });
@@ -90,13 +82,7 @@ describe('PortForward', () => {
 
   afterAll(async () => {
     if (hostPodId) await crisp.runtime.removePodSandbox({ podSandboxId: hostPodId }).catch(() => undefined);
-    if (podId) {
-      await crisp.runtime.stopPodSandbox({ podSandboxId: podId }).catch(() => undefined);
-      await crisp.runtime.removePodSandbox({ podSandboxId: podId }).catch(() => undefined);
-    }
-    await crisp?.stop();
-    await containerd?.cleanup();
-    await registry?.stop();
+    await suite?.stop();
   });
 
   it('the server listens on the pod\'s loopback only: a direct connection to the pod address is refused', async () => {

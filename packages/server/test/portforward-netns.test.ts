@@ -11,17 +11,9 @@ import path from 'node:path';
 import * as ts from 'typescript';
 import { createLogger } from '../src/log';
 import { DialError, NetnsDialers, endNetnsDialers } from '../src/streaming/portforward';
+import { closedPort, readText } from './loopback';
 
 const canRun = process.getuid?.() === 0 && existsSync('/usr/bin/nsenter') && existsSync('/usr/sbin/ip');
-
-const readAll = (s: net.Socket): Promise<string> =>
-  new Promise((resolve, reject) => {
-    let out = '';
-    s.setEncoding('utf8');
-    s.on('data', (c: string) => (out += c));
-    s.on('end', () => resolve(out));
-    s.on('error', reject);
-  });
 
 const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
 
@@ -31,15 +23,6 @@ async function waitUntil(cond: () => boolean, what: string, timeoutMs = 10_000):
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-/** A port with nothing listening on 127.0.0.1 in this namespace. */
-async function freeHostPort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 (canRun ? describe : describe.skip)('netns dialer (helper in a real network namespace)', () => {
@@ -61,7 +44,7 @@ async function freeHostPort(): Promise<number> {
 
     execFileSync('ip', ['netns', 'add', nsName]);
     execFileSync('ip', ['netns', 'exec', nsName, 'ip', 'link', 'set', 'lo', 'up']);
-    port = await freeHostPort();
+    port = await closedPort();
     server = spawn('ip', ['netns', 'exec', nsName, process.execPath, '-e',
       `require('net').createServer((s) => s.end('hello from the pod netns')).listen(${port}, '127.0.0.1', () => console.log('ready'))`],
       { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -90,7 +73,7 @@ async function freeHostPort(): Promise<number> {
     await expect(new Promise((resolve, reject) => net.connect(port, '127.0.0.1').on('connect', resolve).on('error', reject))).rejects.toThrow(/ECONNREFUSED/);
     const dialer = dialers.acquire(nsPath);
     const socket = await dialer.dial(port);
-    expect(await readAll(socket)).toBe('hello from the pod netns');
+    expect(await readText(socket)).toBe('hello from the pod netns');
     dialer.release();
   });
 
@@ -106,7 +89,7 @@ async function freeHostPort(): Promise<number> {
     const a = dialers.acquire(nsPath);
     const b = dialers.acquire(nsPath);
     const sockets = await Promise.all([a.dial(port), a.dial(port), b.dial(port), b.dial(port), b.dial(port)]);
-    expect(await Promise.all(sockets.map(readAll))).toEqual(Array(5).fill('hello from the pod netns'));
+    expect(await Promise.all(sockets.map(readText))).toEqual(Array(5).fill('hello from the pod netns'));
     const pid = dialers.helperPids().get(nsPath)!;
     expect(alive(pid)).toBe(true);
     a.release();
@@ -117,11 +100,11 @@ async function freeHostPort(): Promise<number> {
 
   it('starts a new helper when the previous one died', async () => {
     const dialer = dialers.acquire(nsPath);
-    await readAll(await dialer.dial(port));
+    await readText(await dialer.dial(port));
     const first = dialers.helperPids().get(nsPath)!;
     process.kill(first, 'SIGKILL');
     await waitUntil(() => dialers.helperPids().get(nsPath) === undefined, 'the pool to notice');
-    expect(await readAll(await dialer.dial(port))).toBe('hello from the pod netns');
+    expect(await readText(await dialer.dial(port))).toBe('hello from the pod netns');
     const second = dialers.helperPids().get(nsPath)!;
     expect(second).not.toBe(first);
     dialer.release();
@@ -130,17 +113,17 @@ async function freeHostPort(): Promise<number> {
   it('ends an idle helper and starts one again on demand', async () => {
     const idle = new NetnsDialers({ logger, helperScript, idleMs: 100 });
     const dialer = idle.acquire(nsPath);
-    await readAll(await dialer.dial(port));
+    await readText(await dialer.dial(port));
     const pid = idle.helperPids().get(nsPath)!;
     await waitUntil(() => !alive(pid), 'the idle helper to exit');
-    expect(await readAll(await dialer.dial(port))).toBe('hello from the pod netns');
+    expect(await readText(await dialer.dial(port))).toBe('hello from the pod netns');
     dialer.release();
     await idle.close();
   });
 
   it('ends the helper when the sandbox stops (endNetnsDialers) and refuses later dials there', async () => {
     const dialer = dialers.acquire(nsPath);
-    await readAll(await dialer.dial(port));
+    await readText(await dialer.dial(port));
     const pid = dialers.helperPids().get(nsPath)!;
     await endNetnsDialers(nsPath);
     expect(alive(pid)).toBe(false);
@@ -156,7 +139,7 @@ async function freeHostPort(): Promise<number> {
 
   it('close() ends every helper', async () => {
     const dialer = dialers.acquire(nsPath);
-    await readAll(await dialer.dial(port));
+    await readText(await dialer.dial(port));
     const pid = dialers.helperPids().get(nsPath)!;
     await dialers.close();
     expect(alive(pid)).toBe(false);

@@ -2,30 +2,12 @@
 // The "client" is one end of a loopback TCP pair (a Duplex with half-close, like a SPDY stream);
 // the "pod" is a loopback server.
 import { once } from 'node:events';
-import * as net from 'node:net';
 import { relay } from '../src/streaming/portforward/relay';
 import type { RelayResult } from '../src/streaming/portforward/relay';
+import { readText, socketPair } from './loopback';
 
-async function pair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer({ allowHalfOpen: true });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const accepted = once(server, 'connection');
-  const a = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
-  const [b] = (await accepted) as [net.Socket];
-  await once(a, 'connect');
-  server.close();
-  return [a, b];
-}
-
-const text = (s: net.Socket): Promise<string> =>
-  new Promise((resolve, reject) => {
-    let out = '';
-    s.setEncoding('utf8');
-    s.on('data', (c: string) => (out += c));
-    s.on('end', () => resolve(out));
-    s.on('error', reject);
-  });
+/** Both ends half-close like a SPDY stream and a pod connection. */
+const pair = () => socketPair({ allowHalfOpen: true });
 
 describe('relay', () => {
   it('lets the client finish its direction after the pod\'s FIN (within the grace period)', async () => {
@@ -33,9 +15,9 @@ describe('relay', () => {
     const [podSocket, pod] = await pair(); // podSocket ⇄ pod is the connection into the pod
     let podEnded = false;
     const done = new Promise<RelayResult>((resolve) => relay(clientSide, podSocket, { graceMs: 60_000, onPodEnd: () => (podEnded = true) }, resolve));
-    const podGot = text(pod);
+    const podGot = readText(pod);
     pod.end('ready'); // the pod half-closes first
-    expect(await text(user)).toBe('ready');
+    expect(await readText(user)).toBe('ready');
     expect(podEnded).toBe(true);
     user.end('late data'); // still delivered: the relay waits for the client's end
     expect(await podGot).toBe('late data');
@@ -49,7 +31,7 @@ describe('relay', () => {
     pod.resume();
     const podClosed = once(pod, 'close');
     pod.end('bye');
-    expect(await text(user)).toBe('bye');
+    expect(await readText(user)).toBe('bye');
     expect(await done).toEqual({});
     await podClosed;
     user.destroy();
@@ -59,11 +41,12 @@ describe('relay', () => {
     const [user, clientSide] = await pair();
     const [podSocket, pod] = await pair();
     const done = new Promise<RelayResult>((resolve) => relay(clientSide, podSocket, { graceMs: 50 }, resolve));
-    const userGot = text(user);
+    const userGot = readText(user);
     pod.resetAndDestroy();
     const result = await done;
     expect((result.podError as NodeJS.ErrnoException | undefined)?.code).toBe('ECONNRESET');
     expect(await userGot).toBe('');
+    user.destroy(); // half-open (allowHalfOpen): it would keep the test process alive
   });
 
   it('tears the pod connection down when the client stream fails', async () => {

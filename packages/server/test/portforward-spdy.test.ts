@@ -9,51 +9,12 @@ import { SpdyStreamResetError, createSpdyClientConnection, createSpdyServerConne
 import { createPortForwardHandler } from '../src/streaming/portforward';
 import type { PortForwardHandler } from '../src/streaming/types';
 import { SpdyPortForwardClient, readToEnd } from '../../../e2e/src/streaming/portforward-client';
+import { closedPort, socketPair, tcpServer } from './loopback';
 
 const logger = createLogger('silent');
 
-async function socketPair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  const accepted = once(server, 'connection');
-  const client = net.connect(port, '127.0.0.1');
-  const [serverSide] = (await accepted) as [net.Socket];
-  await once(client, 'connect');
-  server.close();
-  return [client, serverSide];
-}
-
-/** A loopback TCP server; `sockets` are its open connections. */
-async function tcpServer(onConn: (s: net.Socket) => void): Promise<{ port: number; sockets: Set<net.Socket>; close(): void }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true }, (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-    onConn(s);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    sockets,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      server.close();
-    },
-  };
-}
-
-/** A port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+/** Target servers keep half-closed connections open: the counter answers after the client's FIN. */
+const halfOpenServer = (onConn: (s: net.Socket) => void) => tcpServer(onConn, { allowHalfOpen: true });
 
 describe('SPDY port forwarding', () => {
   let handler: PortForwardHandler;
@@ -66,20 +27,20 @@ describe('SPDY port forwarding', () => {
 
   beforeAll(async () => {
     // Upper-cases what it reads; ends when the client ends.
-    echo = await tcpServer((s) => {
+    echo = await halfOpenServer((s) => {
       s.on('data', (c: Buffer) => s.write(c.toString('latin1').toUpperCase()));
       s.on('end', () => s.end());
     });
     // Counts bytes until the client's FIN, then answers the count: needs a half-closed connection.
-    counter = await tcpServer((s) => {
+    counter = await halfOpenServer((s) => {
       let n = 0;
       s.on('data', (c: Buffer) => (n += c.length));
       s.on('end', () => s.end(`${n} bytes`));
     });
     // Says bye and closes at once.
-    bye = await tcpServer((s) => s.end('bye'));
+    bye = await halfOpenServer((s) => s.end('bye'));
     // Resets the connection (RST) on the first data.
-    resetter = await tcpServer((s) => s.once('data', () => s.resetAndDestroy()));
+    resetter = await halfOpenServer((s) => s.once('data', () => s.resetAndDestroy()));
   });
 
   afterAll(() => {

@@ -10,27 +10,9 @@ import { createLogger } from '../src/log';
 import { createPortForwardHandler, portPrefix } from '../src/streaming/portforward';
 import type { PortForwardHandler } from '../src/streaming/types';
 import { WebSocketPortForwardClient, readToEnd } from '../../../e2e/src/streaming/portforward-client';
+import { closedPort as nothingListensOn, tcpServer } from './loopback';
 
 const logger = createLogger('silent');
-
-async function tcpServer(onConn: (s: net.Socket) => void): Promise<{ port: number; close(): void }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-    onConn(s);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      server.close();
-    },
-  };
-}
 
 describe('WebSocket port forwarding', () => {
   let handler: PortForwardHandler;
@@ -51,10 +33,7 @@ describe('WebSocket port forwarding', () => {
       });
     });
     bye = await tcpServer((s) => s.end('bye'));
-    const tmp = net.createServer().listen(0, '127.0.0.1');
-    await once(tmp, 'listening');
-    closedPort = (tmp.address() as net.AddressInfo).port;
-    await new Promise((r) => tmp.close(r));
+    closedPort = await nothingListensOn();
 
     handler = createPortForwardHandler({ logger });
     httpServer = http.createServer();

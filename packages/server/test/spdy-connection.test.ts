@@ -23,23 +23,10 @@ import {
   headerValue,
 } from '../src/streaming/spdy';
 import type { Frame, FrameInit, SpdyConnectionOptions, SpdyHeadersInit } from '../src/streaming/spdy';
+import { socketPair } from './loopback';
 
 const pipelineAsync = promisify(pipeline);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** A connected pair of TCP sockets on 127.0.0.1. */
-async function socketPair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  const accepted = once(server, 'connection');
-  const client = net.connect(port, '127.0.0.1');
-  const [serverSide] = (await accepted) as [net.Socket];
-  await once(client, 'connect');
-  server.close();
-  return [client, serverSide];
-}
 
 /** Resolves on 'close' (events.once would reject on the 'error' a session error emits first). */
 const closeOf = (emitter: SpdyConnection | SpdyStream): Promise<void> =>
