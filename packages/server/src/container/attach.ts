@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import type { CrispContext } from '../context';
 import { failedPrecondition, invalidArgument } from '../errors';
 import type { LogStream } from '../logs/cri-log';
+import { closeProcessStdin } from './stdin';
 
 export interface AttachOptions {
   /** The client's input, written to the container's stdin. */
@@ -85,11 +86,7 @@ export async function attachToContainer(ctx: CrispContext, containerId: string, 
       const closeOnce = (why: string): void => {
         if (!rec.config.stdinOnce || target.stream.writableEnded) return;
         log.debug({ why }, 'closing the container stdin (stdin_once)');
-        target.close();
-        // The shim holds a write end of the FIFO too, until CloseIO: only then does the container see EOF.
-        ctx.containerd.tasks
-          .closeIO({ containerId: id, execId: '', stdin: true })
-          .catch((err: unknown) => log.warn({ err }, 'could not close the container stdin (CloseIO)'));
+        closeProcessStdin(ctx.containerd, target, id, '', log);
       };
       const onEnd = (): void => closeOnce('the attached client closed stdin');
       input.on('data', onData);

@@ -13,9 +13,11 @@ import { OCI_SPEC_TYPE_URL, isNotFound, packJson, unpackSpec } from '@crisp/cont
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Readable, finished } from 'node:stream';
+import { runningContainerId } from '../container/attach';
 import type { ContainerRecord } from '../container/record';
+import { closeProcessStdin } from '../container/stdin';
 import type { CrispContext } from '../context';
-import { CrispError, Status, deadlineExceeded, failedPrecondition, internal, invalidArgument } from '../errors';
+import { CrispError, Status, deadlineExceeded, internal, invalidArgument } from '../errors';
 import type { Logger } from '../log';
 import { FifoReader, FifoWriter, createFifos, openFifoReader, openFifoWriter, removeFifos } from '../logs';
 import { SIGKILL } from '../oci/signal';
@@ -122,22 +124,18 @@ const specs = new WeakMap<ContainerRecord, Spec>();
 
 /** Checks the container (NOT_FOUND, FAILED_PRECONDITION) and returns its id and OCI spec. */
 async function runningContainer(ctx: CrispContext, containerId: string, signal: AbortSignal): Promise<{ id: string; spec: Spec }> {
-  await ctx.containers.ready();
-  const rec = ctx.containers.store.mustFind(containerId);
   // The state crisp keeps (its own starts, the exit events) rather than a Tasks.Get per exec, as the
   // peers do; an exit not seen yet makes Tasks.Exec fail, which is reported as containerd says.
-  const state = ctx.containers.stateOf(rec.id).state;
-  if (state !== cri.ContainerState.CONTAINER_RUNNING) {
-    throw failedPrecondition(`container is not running: ${rec.id} is ${cri.ContainerState[state] ?? state}`);
-  }
+  const id = await runningContainerId(ctx, containerId);
+  const rec = ctx.containers.store.mustFind(id);
   let spec = specs.get(rec);
   if (!spec) {
-    const { container } = await ctx.containerd.containers.get({ id: rec.id }, { signal });
-    if (!container?.spec || container.spec.typeUrl !== OCI_SPEC_TYPE_URL) throw internal(`container ${rec.id} has no OCI spec`);
+    const { container } = await ctx.containerd.containers.get({ id }, { signal });
+    if (!container?.spec || container.spec.typeUrl !== OCI_SPEC_TYPE_URL) throw internal(`container ${id} has no OCI spec`);
     spec = unpackSpec<Spec>(container.spec);
     specs.set(rec, spec);
   }
-  return { id: rec.id, spec };
+  return { id, spec };
 }
 
 /**
@@ -222,15 +220,7 @@ export async function execInContainer(ctx: CrispContext, containerId: string, op
       src.pipe(w.stream, { end: false });
       // EOF reaches the process only when the FIFO's last writer closes: ours, and the one the shim
       // keeps open until Tasks.CloseIO.
-      // CloseIO only once our bytes are in the FIFO (as containerd's own clients do after their copy).
-      const closeStdin = (): void => {
-        w.stream.once('close', () => {
-          containerd.tasks
-            .closeIO({ containerId: id, execId, stdin: true })
-            .catch((err: unknown) => log.debug({ err }, 'exec CloseIO failed (the process is gone?)'));
-        });
-        w.close();
-      };
+      const closeStdin = (): void => closeProcessStdin(containerd, w, id, execId, log);
       if (src.readableEnded) closeStdin();
       else {
         src.once('end', closeStdin);
