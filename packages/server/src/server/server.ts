@@ -1,6 +1,6 @@
-// Builds the gRPC server: CRI RuntimeService and ImageService, and gRPC health, behind one middleware.
+// Builds the gRPC server (crisp's own, grpc-server/): CRI RuntimeService and ImageService, and gRPC health, behind one middleware.
 import { cri, health } from '@crisp/api';
-import { createServer, Server } from 'nice-grpc';
+import { createGrpcServer, GrpcServer } from '../grpc-server/server';
 import type { CrispContext } from '../context';
 import { imageFsInfo } from '../rpc/image-fs-info';
 import { imageStatus } from '../rpc/image-status';
@@ -48,7 +48,7 @@ import { rpcMiddleware, RpcObserver } from './rpc-middleware';
 import { withUnimplemented } from './unimplemented';
 
 export interface CrispServer {
-  server: Server;
+  server: GrpcServer;
   health: HealthState;
 }
 
@@ -109,11 +109,10 @@ export function imageService(ctx: CrispContext): cri.ImageServiceImplementation 
 
 export function createCrispServer(ctx: CrispContext, observer?: RpcObserver): CrispServer {
   const state = new HealthState([cri.RuntimeServiceDefinition.fullName, cri.ImageServiceDefinition.fullName]);
-  const server = createServer({
-    'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
-    'grpc.max_send_message_length': MAX_SEND_BYTES,
-    // Nothing reads channelz (crisp has no admin service); it would only add bookkeeping to every call.
-    'grpc.enable_channelz': 0,
+  const server = createGrpcServer({
+    maxReceiveMessageBytes: MAX_RECEIVE_BYTES,
+    maxSendMessageBytes: MAX_SEND_BYTES,
+    onConnectionError: (err) => ctx.logger.warn({ err }, 'a CRI client broke the HTTP/2 protocol; its connection was closed'),
   }).use(rpcMiddleware(ctx.logger, observer));
   server.add(RuntimeServiceDefinition, runtimeService(ctx));
   server.add(cri.ImageServiceDefinition, imageService(ctx));
