@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   containerd runc containernetworking-plugins iproute2 iptables   # what crisp drives
   docker-registry apache2-utils busybox-static gcc libc6-dev  # test registry, htpasswd, test images
+  golang-go golang-google-grpc-dev  # a grpc-go client, as kubelet's, for the gRPC server's interop test
 )
 
 missing=()
