@@ -71,6 +71,9 @@ export const TEST_CHANNEL_OPTIONS = {
   'grpc.max_receive_message_length': 64 * 1024 * 1024,
 };
 
+/** Node flags for every crisp the tests and benches start, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile one. */
+const NODE_ARGS = (process.env['CRISP_E2E_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+
 /** CRI clients (runtime, image, health) over one channel to `socketPath`. */
 export function criClient(socketPath: string): CriClients {
   const channel = createChannel(`unix://${socketPath}`, undefined, TEST_CHANNEL_OPTIONS);
@@ -133,7 +136,7 @@ export async function startCrisp(opts: StartCrispOptions): Promise<CrispProcess>
     let c: ChildProcess;
     try {
       fs.writeSync(fd, `--- e2e: starting crisp at ${new Date().toISOString()}\n`);
-      c = spawn(process.execPath, args, { cwd: dir, env, stdio: ['ignore', fd, fd] });
+      c = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: dir, env, stdio: ['ignore', fd, fd] });
     } finally {
       fs.closeSync(fd);
     }
