@@ -13,3 +13,4 @@ export * from './ownership';
 export { sleep, Backoff } from './backoff';
 export { lengthDelimitedPrefix } from './proto-wire';
 export * from './observe';
+export * from './lease-pool';
