@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Status } from 'nice-grpc';
-import { grpcError, makeTempDir, pushFixtures, runChecked, runCommand, startCrisp, startRegistry, startTestContainerd } from '@crisp/e2e';
+import { eventually, grpcError, makeTempDir, pushFixtures, runChecked, runCommand, startCrisp, startRegistry, startTestContainerd } from '@crisp/e2e';
 import type { CrispProcess, TestContainerd, TestRegistry } from '@crisp/e2e';
 
 jest.setTimeout(240_000);
@@ -328,5 +328,25 @@ describe('pod sandboxes with CNI', () => {
     } finally {
       await noImage.stop();
     }
+  });
+
+  it('keeps spare leases that expire by themselves, and deletes them when it stops', async () => {
+    // This crisp's: those of the crisp killed earlier in this file stay until they expire.
+    const prefix = `crisp-create-${crisp.pid}-`;
+    const spares = async () => (await client.leases.list({ filters: [] })).leases.filter((l) => l.id.startsWith(prefix));
+    const id = (await crisp.runtime.runPodSandbox({ config: podConfig('pod-leases') })).podSandboxId;
+    // Two spares, and not the pod's own: that one went once the pause container referenced its snapshot.
+    await eventually('two spare leases', async () => (await spares()).length === 2);
+    for (const lease of await spares()) {
+      // A spare outlives its idle time (5 min) and a full operation (4 min), and no more.
+      const expires = Date.parse(lease.labels['containerd.io/gc.expire'] ?? '');
+      expect(expires - Date.now()).toBeGreaterThan(8 * 60_000);
+      expect(expires - Date.now()).toBeLessThanOrEqual(9 * 60_000);
+    }
+    await crisp.runtime.stopPodSandbox({ podSandboxId: id });
+    await crisp.runtime.removePodSandbox({ podSandboxId: id });
+    await crisp.stop();
+    expect(await spares()).toEqual([]);
+    await crisp.restart();
   });
 });

@@ -508,7 +508,8 @@ export async function crispLeftovers(deps: LeftoverDeps): Promise<string[]> {
     }
     if (snaps > 0) out.push(`${snaps} active snapshots`);
     const { leases } = await client.leases.list({ filters: [] });
-    const own = leases.filter((l) => l.id.startsWith('crisp-'));
+    // crisp-create-* are the spares crisp keeps ready (LeasePool): they hold nothing and expire.
+    const own = leases.filter((l) => l.id.startsWith('crisp-') && !(l.id.startsWith('crisp-create-') && l.labels['containerd.io/gc.expire']));
     if (own.length > 0) out.push(`${own.length} crisp leases (${own.map((l) => l.id).join(', ')})`);
   } finally {
     client.close();

@@ -1,10 +1,11 @@
 // crisp's lifecycle: pick (or start) containerd, serve on the socket, and shut down gracefully.
-import { ContainerdClient } from '@crisp/containerd';
+import { ContainerdClient, LeasePool } from '@crisp/containerd';
 import { RegistryClient } from '@crisp/registry';
 import { Puller } from './image/pull';
 import { configureFifoPool } from './logs/fifo';
-import { SandboxManager } from './sandbox/manager';
-import { ContainerManager } from './container/manager';
+import { SANDBOX_OP_TIMEOUT_MS, SandboxManager } from './sandbox/manager';
+import { CONTAINER_OP_TIMEOUT_MS, ContainerManager } from './container/manager';
+import { leaseLabels } from './store/labels';
 import { ContainerEventBroadcaster, EventMonitor } from './events';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -81,13 +82,22 @@ export async function startCrisp(loaded: LoadedConfig, logger: Logger): Promise<
     logger: logger.child({ component: 'pull' }),
     ...(metrics ? { onPulled: metrics.onPulled } : {}),
   });
+  // Shared by RunPodSandbox and CreateContainer: a lease made ahead is one containerd write less on the way.
+  const leases = new LeasePool({
+    leases: containerd.leases,
+    idPrefix: 'crisp-create-',
+    labels: leaseLabels,
+    holdMs: Math.max(SANDBOX_OP_TIMEOUT_MS, CONTAINER_OP_TIMEOUT_MS),
+    onError: (err) => logger.debug({ err }, 'lease pool: a spare lease could not be made or deleted'),
+  });
   let ctx: CrispContext | undefined;
   const monitor = new EventMonitor({ containerd, logger: logger.child({ component: 'events' }) });
   const containerEvents = new ContainerEventBroadcaster({ logger: logger.child({ component: 'container-events' }) });
-  const sandboxes: SandboxManager = new SandboxManager({ config, containerd, logger: logger.child({ component: 'sandbox' }), puller, ctx: () => ctx!, monitor, containers: (): ContainerManager => containers });
+  const sandboxes: SandboxManager = new SandboxManager({ config, containerd, logger: logger.child({ component: 'sandbox' }), puller, leases, ctx: () => ctx!, monitor, containers: (): ContainerManager => containers });
   const containers: ContainerManager = new ContainerManager({
     config,
     containerd,
+    leases,
     logger: logger.child({ component: 'container' }),
     sandboxes,
     monitor,
@@ -111,6 +121,7 @@ export async function startCrisp(loaded: LoadedConfig, logger: Logger): Promise<
   } catch (err) {
     await metricsEndpoint?.close();
     await streaming.stop();
+    await leases.close();
     containerd.close();
     await managed?.stop();
     throw err;
@@ -139,6 +150,7 @@ export async function startCrisp(loaded: LoadedConfig, logger: Logger): Promise<
       await metricsEndpoint?.close();
       await removeSocket(config.listen);
       await monitor.stop();
+      await leases.close();
       containerd.close();
       registry.close();
       if (managed) {

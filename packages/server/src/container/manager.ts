@@ -2,7 +2,7 @@
 // stopped with the image's stop signal and a timeout, removed with everything crisp made for them.
 // containerd holds all state (labels, extensions); exits are recorded by the EventMonitor.
 import { cri, task } from '@crisp/api';
-import { ContainerdClient, OCI_SPEC_TYPE_URL, isNotFound, packJson, packSpec, timestampToCriNanos, unpackSpec, withLease } from '@crisp/containerd';
+import { ContainerdClient, LeasePool, OCI_SPEC_TYPE_URL, isNotFound, packJson, packSpec, timestampToCriNanos, unpackSpec, withLease } from '@crisp/containerd';
 import { randomBytes, createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -35,14 +35,17 @@ import { sandboxFilePaths } from '../sandbox/files';
 import type { SandboxManager } from '../sandbox/manager';
 import { NameReservations, configHash } from '../sandbox/reservations';
 import { criPodSandboxStatus } from '../sandbox/status';
-import { containerLabels, kindFilter, leaseLabels, snapshotLabels } from '../store/labels';
+import { containerLabels, kindFilter, snapshotLabels } from '../store/labels';
 import { matchesId, matchesLabels } from '../store/filters';
 import { PreEncodedList, PreEncodedListCache, PreEncodedMessage } from '../server/pre-encoded';
 import { ContainerRecord, containerExtensions } from './record';
 import { ContainerStore } from './store';
 
 /** Create/start/remove run on their own deadline, whatever the caller's. */
-const CONTAINER_OP_TIMEOUT_MS = 4 * 60 * 1000;
+export const CONTAINER_OP_TIMEOUT_MS = 4 * 60 * 1000;
+/** Images whose /etc/passwd and /etc/group are kept, and the largest pair kept. */
+const ETC_FILES_CACHE_ENTRIES = 128;
+const ETC_FILES_CACHE_MAX_BYTES = 256 * 1024;
 const LINUX_RESOURCES_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources';
 /** The reason ContainerStatus gives a container whose task could not start. */
 export const START_ERROR_LABEL = 'io.crisp.start-error';
@@ -69,6 +72,8 @@ export interface ContainerDeps {
   config: CrispConfig;
   containerd: ContainerdClient;
   logger: Logger;
+  /** Leases that guard a new snapshot from containerd's GC until a container references it. */
+  leases: LeasePool;
   sandboxes: SandboxManager;
   monitor: EventMonitor;
   events: ContainerEventBroadcaster;
@@ -175,6 +180,8 @@ export class ContainerManager {
   private readonly runtime = new Map<string, ContainerState>();
   /** Rootfs mounts from CreateContainer's Prepare, so StartContainer needs no Snapshots.Mounts call. */
   private readonly preparedMounts = new Map<string, Awaited<ReturnType<ContainerdClient['snapshots']['prepare']>>['mounts']>();
+  /** /etc/passwd and /etc/group per image layer chain (see imageEtcFiles). */
+  private readonly etcFiles = new Map<string, UserFiles>();
   /** Each container's ListContainers entry, encoded, with the state it was encoded in. */
   private readonly encoded = new Map<string, { state: cri.ContainerState; bytes: Uint8Array }>();
   /** The last ListContainers answer, reused while its containers' encodings are unchanged. */
@@ -307,11 +314,8 @@ export class ContainerManager {
       const seccomp = containerSeccompChoice(config);
       const localhostSeccomp = seccomp.kind === 'localhost' ? await readLocalhostSeccomp(seccomp.path) : undefined;
 
-      const { lease } = await containerd.leases.create(
-        { id: `crisp-container-${id}`, labels: leaseLabels(CONTAINER_OP_TIMEOUT_MS) },
-        { signal },
-      );
-      const leased = withLease(lease!.id, { signal });
+      const lease = await this.deps.leases.take(signal);
+      const leased = withLease(lease, { signal });
       try {
         const { mounts } = await containerd.snapshots.prepare(
           { snapshotter, key: id, parent: image.metadata.chainId ?? '', labels: snapshotLabels('container', id) },
@@ -319,9 +323,7 @@ export class ContainerManager {
         );
         undo.push({ what: 'snapshot', fn: () => containerd.snapshots.remove({ snapshotter, key: id }) });
 
-        const dirs = rootfsDirs(mounts);
-        const [passwd, group] = await Promise.all([readFirst(dirs, 'etc/passwd'), readFirst(dirs, 'etc/group')]);
-        const etcFiles: UserFiles = { ...(passwd !== undefined ? { passwd } : {}), ...(group !== undefined ? { group } : {}) };
+        const etcFiles = await this.imageEtcFiles(`${snapshotter}/${image.metadata.chainId ?? ''}`, mounts);
         const volumeRoot = this.volumeRoot(id);
         const volumeDir = (p: string): string => path.join(volumeRoot, createHash('sha256').update(p).digest('hex').slice(0, 16));
         const hostPaths = containerHostPaths({ config, imageConfig: runtime, volumeDir });
@@ -389,9 +391,9 @@ export class ContainerManager {
         this.runtime.set(id, { state: cri.ContainerState.CONTAINER_CREATED, startedAt: 0n, finishedAt: 0n, exitCode: 0, reason: '', message: '', pid: 0 });
         // The container now references the snapshot: the lease has done its job, and its deletion
         // need not hold up the answer.
-        void containerd.leases.delete({ id: lease!.id, sync: false }).catch((err: unknown) => log.warn({ err }, 'could not delete container lease'));
+        void this.deps.leases.release(lease).catch((err: unknown) => log.warn({ err }, 'could not delete container lease'));
       } catch (err) {
-        await containerd.leases.delete({ id: lease!.id, sync: false }).catch((e: unknown) => log.warn({ err: e }, 'could not delete container lease'));
+        await this.deps.leases.release(lease).catch((e: unknown) => log.warn({ err: e }, 'could not delete container lease'));
         throw err;
       }
       log.info({ name: config.metadata!.name, image: config.image!.image }, 'container created');
@@ -407,6 +409,23 @@ export class ContainerManager {
       }
       throw err;
     }
+  }
+
+  /**
+   * The image's /etc/passwd and /etc/group, read from the new snapshot's directories. The snapshot is
+   * fresh, so they are its image's: kept per image layer chain (committed layers don't change).
+   */
+  private async imageEtcFiles(chainKey: string, mounts: { type: string; source: string; options: string[] }[]): Promise<UserFiles> {
+    const cached = this.etcFiles.get(chainKey);
+    if (cached) return cached;
+    const dirs = rootfsDirs(mounts);
+    const [passwd, group] = await Promise.all([readFirst(dirs, 'etc/passwd'), readFirst(dirs, 'etc/group')]);
+    const files: UserFiles = { ...(passwd !== undefined ? { passwd } : {}), ...(group !== undefined ? { group } : {}) };
+    if (!chainKey.endsWith('/') && (passwd?.length ?? 0) + (group?.length ?? 0) <= ETC_FILES_CACHE_MAX_BYTES) {
+      if (this.etcFiles.size >= ETC_FILES_CACHE_ENTRIES) this.etcFiles.delete(this.etcFiles.keys().next().value as string);
+      this.etcFiles.set(chainKey, files);
+    }
+    return files;
   }
 
   // --- start --------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // teardown run on their own deadlines, not the caller's: a kubelet that gives up must neither leave
 // half a pod behind nor make the retry fail (see reservations.ts).
 import { cri, runcOptions, task } from '@crisp/api';
-import { ContainerdClient, isNotFound, packJson, packMessage, packSpec, withLease } from '@crisp/containerd';
+import { ContainerdClient, isNotFound, LeasePool, packJson, packMessage, packSpec, withLease } from '@crisp/containerd';
 import { detectResourceSupport } from '../oci/host';
 import { ResourceSupport, toOciResources } from '../oci/resources';
 import { randomBytes } from 'node:crypto';
@@ -19,7 +19,7 @@ import { createNetns, netnsExists, removeNetns } from '../network/netns';
 import { endNetnsDialers } from '../streaming/portforward/netns-dialer';
 import { buildSandboxSpec } from '../oci/sandbox-spec';
 import { readOwnOomScoreAdj } from '../oci/oom';
-import { leaseLabels, sandboxLabels, snapshotLabels } from '../store/labels';
+import { sandboxLabels, snapshotLabels } from '../store/labels';
 import type { CrispContext } from '../context';
 import { removeSandboxDir, writeSandboxFiles } from './files';
 import { SandboxRecord, hostNetwork, sandboxExtensions } from './record';
@@ -40,6 +40,8 @@ export interface SandboxDeps {
   containerd: ContainerdClient;
   logger: Logger;
   puller: Puller;
+  /** Leases that guard a new snapshot from containerd's GC until a container references it. */
+  leases: LeasePool;
   /** For image lookups (the image index reads through the context). */
   ctx: () => CrispContext;
   /** Tells when a pause process exits (the pod is then NOTREADY). */
@@ -297,11 +299,8 @@ export class SandboxManager {
   ) {
     const { containerd } = this.deps;
     const snapshotter = this.deps.config.containerd.snapshotter;
-    const { lease } = await containerd.leases.create(
-      { id: `crisp-sandbox-${id}`, labels: leaseLabels(SANDBOX_OP_TIMEOUT_MS) },
-      { signal },
-    );
-    const leased = withLease(lease!.id, { signal });
+    const lease = await this.deps.leases.take(signal);
+    const leased = withLease(lease, { signal });
     try {
       const { mounts } = await containerd.snapshots.prepare({ snapshotter, key: id, parent: c.parent, labels: snapshotLabels('sandbox', id) }, leased);
       undo.push({ what: 'snapshot', fn: () => containerd.snapshots.remove({ snapshotter, key: id }) });
@@ -324,7 +323,7 @@ export class SandboxManager {
       undo.push({ what: 'container', fn: () => containerd.containers.delete({ id }) });
       return mounts;
     } finally {
-      await containerd.leases.delete({ id: lease!.id, sync: false }).catch((err: unknown) => log.warn({ err }, 'could not delete sandbox lease'));
+      await this.deps.leases.release(lease).catch((err: unknown) => log.warn({ err }, 'could not delete sandbox lease'));
     }
   }
 
