@@ -222,6 +222,34 @@ describe('metrics exporter', () => {
     }
   });
 
+  it('handles the start and exit events of its own pods and containers without reading them back', async () => {
+    // The histogram's _count lines, summed over codes (the text parser drops labelled histograms' labels).
+    const gets = async (): Promise<number> => {
+      const text = await (await fetch(endpoints[0]!.url)).text();
+      let n = 0;
+      for (const line of text.split('\n')) {
+        if (!line.startsWith('crisp_containerd_request_duration_seconds_count{')) continue;
+        if (line.includes('service="Containers"') && line.includes('method="Get"')) n += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+      return n;
+    };
+    const before = await gets();
+    const pod = 'calls';
+    const { podSandboxId } = await crisp.runtime.runPodSandbox({ config: podConfig(pod) });
+    try {
+      const { containerId } = await crisp.runtime.createContainer({ podSandboxId, config: containerConfig('c', busybox, ['sleep', '1000']), sandboxConfig: podConfig(pod) });
+      await crisp.runtime.startContainer({ containerId });
+      await crisp.runtime.stopContainer({ containerId, timeout: 0 });
+      await crisp.runtime.removeContainer({ containerId });
+      await crisp.runtime.stopPodSandbox({ podSandboxId });
+      // The pause task's exit recorded by the monitor (its start event was handled before: one queue per container).
+      await eventually('the pause exit recorded', async () => (await crisp.logs()).split('\n').some((l) => l.includes(podSandboxId) && l.includes('"container exited"')));
+      expect(await gets()).toBe(before);
+    } finally {
+      await removePod(crisp.runtime, podSandboxId);
+    }
+  });
+
   it('counts crisp\'s own CRI calls by method and code', async () => {
     const url = endpoints[0]!.url;
     const count = async (method: string, code: string): Promise<number> => (await scrapeMetrics(url)).value('crisp_cri_requests_total', { method, code }) ?? 0;

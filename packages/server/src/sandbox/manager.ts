@@ -12,6 +12,7 @@ import type { CrispConfig } from '../config/schema';
 import { failedPrecondition, invalidArgument, notFound } from '../errors';
 import type { Puller } from '../image/pull';
 import { resolveImageCached } from '../image/image-index';
+import type { EventMonitor } from '../events';
 import type { Logger } from '../log';
 import { CniNetwork, CniRuntimeConf, podIPs } from '../network/cni';
 import { loadCniConfig } from '../network/cni-config';
@@ -45,7 +46,7 @@ export interface SandboxDeps {
   /** For image lookups (the image index reads through the context). */
   ctx: () => CrispContext;
   /** Tells when a pause process exits (the pod is then NOTREADY). */
-  monitor?: { onExit(listener: (exit: { containerId: string; kind: string }) => void): () => void };
+  monitor?: Pick<EventMonitor, 'onExit' | 'addKnownContainers'>;
   /** The pod's containers are stopped and removed with it. */
   containers?: () => { stopAllIn(sandboxId: string): Promise<void>; removeAllIn(sandboxId: string): Promise<void> };
 }
@@ -74,9 +75,13 @@ export class SandboxManager {
   readonly store = new SandboxStore();
   private readonly reservations = new NameReservations<string>();
   private ownOom: number | undefined;
+  /** The pause tasks started by this crisp, with their cgroups path: the monitor knows all of their events. */
+  private readonly ownTasks = new Map<string, string | undefined>();
   private resourceSupport: ResourceSupport | undefined;
 
   constructor(private readonly deps: SandboxDeps) {
+    // Pause tasks this crisp started: their start and exit events need no Containers.Get.
+    deps.monitor?.addKnownContainers((id) => (this.ownTasks.has(id) ? { kind: 'sandbox', cgroupsPath: this.ownTasks.get(id) } : undefined));
     deps.monitor?.onExit((exit) => {
       if (exit.kind === 'sandbox' && this.live.has(exit.containerId)) this.live.set(exit.containerId, NOT_READY);
     });
@@ -248,6 +253,9 @@ export class SandboxManager {
           spec,
           extensions: sandboxExtensions(config, record),
         }, undo, log, signal);
+        // Before the task exists: its /tasks/start event may be handled before tasks.start returns.
+        this.ownTasks.set(id, spec.linux?.cgroupsPath);
+        undo.push({ what: 'own task', fn: async () => this.ownTasks.delete(id) });
         const created = await containerd.tasks.create(
           { containerId: id, rootfs: mounts, stdin: '', stdout: '', stderr: '', terminal: false, runtimePath: '' },
           { signal },
@@ -419,6 +427,7 @@ export class SandboxManager {
     await removeSandboxDir(this.deps.config.stateDir, rec.id);
     this.store.delete(rec.id);
     this.live.delete(rec.id);
+    this.ownTasks.delete(rec.id);
   }
 
   /**
