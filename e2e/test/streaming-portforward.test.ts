@@ -16,6 +16,8 @@ jest.setTimeout(180_000);
 const BRIDGE = 'crisp-e2e-pf0';
 const SUBNET = '10.233.3.0/24';
 const HTTP_PORT = 8080;
+/** A second httpd, on the pod's IPv6 loopback only. */
+const HTTP6_PORT = 8081;
 /** Nothing listens there in the pod. */
 const CLOSED_PORT = 9090;
 const HELLO = 'hello through the tunnel\n';
@@ -59,6 +61,7 @@ describe('PortForward', () => {
       'mkdir -p /www',
       `printf '${HELLO.replace('\n', '\\n')}' > /www/hello.txt`,
       'yes 0123456789abcdef | head -c 1048576 > /www/big.txt',
+      `httpd -p '[::1]:${HTTP6_PORT}' -h /www`,
       `exec httpd -f -p 127.0.0.1:${HTTP_PORT} -h /www`,
     ].join(' && ');
     const { containerId } = await crisp.runtime.createContainer({
@@ -110,6 +113,19 @@ describe('PortForward', () => {
       expect(big.body.equals(PATTERN)).toBe(true);
       expect(await a.error).toBe('');
       expect(await b.error).toBe('');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('SPDY: reaches a server listening on the pod\'s IPv6 loopback only (IPv4 first, then ::1)', async () => {
+    const client = await SpdyPortForwardClient.connect(await url([HTTP6_PORT]));
+    try {
+      const c = client.open(HTTP6_PORT);
+      const answer = await httpGet(c.stream, '/hello.txt');
+      expect(answer.status).toBe(200);
+      expect(answer.body.toString()).toBe(HELLO);
+      expect(await c.error).toBe('');
     } finally {
       client.close();
     }
