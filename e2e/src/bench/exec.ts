@@ -4,7 +4,9 @@
 // first (image layers, shim, first-call caches) are not counted. Everything made here is removed
 // in `finally`, even after a failure.
 import { cri } from '@crisp/api';
+import { ContainerdClient, OCI_SPEC_TYPE_URL, packJson, unpackSpec } from '@crisp/containerd';
 import type { Client } from 'nice-grpc';
+import { randomBytes } from 'node:crypto';
 import { containerConfig, podConfig } from '../cri';
 import { fmtMs, percentile } from './stats';
 
@@ -13,14 +15,37 @@ type Runtime = Client<cri.RuntimeServiceDefinition>;
 export interface ExecBenchSide {
   name: string;
   rt: Runtime;
+  /** The containerd namespace of this runtime's containers, for the floor (exec straight on containerd). */
+  floor?: { address: string; namespace: string };
 }
 
 export interface ExecBenchResult {
   calls: number;
-  sides: { name: string; latenciesMs: number[] }[];
+  sides: { name: string; latenciesMs: number[]; floorMs?: number[] }[];
+}
+
+/**
+ * The same command straight on containerd in the same container (Tasks.Exec, Wait, Start, exit,
+ * DeleteProcess; no stdio): what runc and the shim take whatever the CRI layer does.
+ */
+async function floorExec(client: ContainerdClient, containerId: string, processSpec: object): Promise<number> {
+  const t0 = performance.now();
+  const execId = randomBytes(8).toString('hex');
+  await client.tasks.exec({ containerId, execId, stdin: '', stdout: '', stderr: '', terminal: false, spec: packJson('types.containerd.io/opencontainers/runtime-spec/1/Process', processSpec) });
+  try {
+    const exited = client.tasks.wait({ containerId, execId });
+    await client.tasks.start({ containerId, execId });
+    const { exitStatus } = await exited;
+    if (exitStatus !== 0) throw new Error(`floor exec exited ${exitStatus}`);
+  } finally {
+    await client.tasks.deleteProcess({ containerId, execId });
+  }
+  return performance.now() - t0;
 }
 
 const CMD = ['echo', 'hi'];
+/** The floor's command: no stdio there, so nothing to print (echo would fail writing to none). */
+const FLOOR_CMD = ['true'];
 /** No single call may hang the bench. */
 const CALL_TIMEOUT_MS = 60_000;
 const within = (ms: number): { signal: AbortSignal } => ({ signal: AbortSignal.timeout(ms) });
@@ -58,7 +83,29 @@ export async function benchExecSync(sides: ExecBenchSide[], image: string, opts:
       const order = i % 2 === 0 ? pods.map((_, k) => k) : pods.map((_, k) => pods.length - 1 - k);
       for (const k of order) latencies[k]!.push(await execOnce(pods[k]!.side.rt, pods[k]!.containerId!));
     }
-    return { calls: opts.calls, sides: pods.map((p, k) => ({ name: p.side.name, latenciesMs: latencies[k]! })) };
+    const floors = pods.map(() => [] as number[]);
+    const clients = pods.map((p) => (p.side.floor ? new ContainerdClient(p.side.floor) : undefined));
+    try {
+      const specs = await Promise.all(
+        pods.map(async (p, k) => {
+          const c = clients[k];
+          if (!c) return undefined;
+          const { container } = await c.containers.get({ id: p.containerId! });
+          if (container?.spec?.typeUrl !== OCI_SPEC_TYPE_URL) throw new Error(`${p.side.name}: container has no OCI spec`);
+          return { ...unpackSpec<{ process: object }>(container.spec).process, args: FLOOR_CMD, terminal: false };
+        }),
+      );
+      for (let i = 0; i < opts.calls; i++) {
+        const order = i % 2 === 0 ? pods.map((_, k) => k) : pods.map((_, k) => pods.length - 1 - k);
+        for (const k of order) if (clients[k]) floors[k]!.push(await floorExec(clients[k]!, pods[k]!.containerId!, specs[k]!));
+      }
+    } finally {
+      for (const c of clients) c?.close();
+    }
+    return {
+      calls: opts.calls,
+      sides: pods.map((p, k) => ({ name: p.side.name, latenciesMs: latencies[k]!, ...(floors[k]!.length > 0 ? { floorMs: floors[k]! } : {}) })),
+    };
   } finally {
     for (const p of pods) {
       if (!p.podId) continue;
@@ -76,6 +123,10 @@ export function reportExecSync(r: ExecBenchResult): string {
   const lines = [`ExecSync \`${CMD.join(' ')}\` latency (${r.calls} calls each, alternating; host-network pod, busybox)`];
   const stats = r.sides.map((s) => ({ name: s.name, p50: percentile(s.latenciesMs, 50), p99: percentile(s.latenciesMs, 99) }));
   for (const s of stats) lines.push(`  ${s.name.padEnd(16)} p50 ${fmtMs(s.p50).padStart(9)}   p99 ${fmtMs(s.p99).padStart(9)}`);
+  for (const s of r.sides) {
+    if (!s.floorMs) continue;
+    lines.push(`  (${s.name}'s container straight on containerd: p50 ${fmtMs(percentile(s.floorMs, 50))} p99 ${fmtMs(percentile(s.floorMs, 99))}; \`true\` with Exec, Wait, Start, DeleteProcess, no stdio)`);
+  }
   if (stats.length === 2) {
     const [a, b] = stats as [(typeof stats)[0], (typeof stats)[0]];
     lines.push(`  ratio ${a.name}/${b.name}: p50 ${(a.p50 / b.p50).toFixed(2)}x   p99 ${(a.p99 / b.p99).toFixed(2)}x (below 1: ${a.name} faster)`);
