@@ -1,10 +1,10 @@
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadCniConfig, networkCondition, parseCniConfig } from '../src/network/cni-config';
+import { tempDir } from './temp-dir';
 
 function dirs(): { conf: string; bin: string } {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'crisp-cni-'));
+  const root = tempDir('crisp-cni-');
   const conf = path.join(root, 'net.d');
   const bin = path.join(root, 'bin');
   mkdirSync(conf);

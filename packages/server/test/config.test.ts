@@ -1,11 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'smol-toml';
 import { ConfigError, DEFAULT_CONFIG, configToRaw, validateConfig } from '../src/config/schema';
 import { defaultConfigToml, loadConfig } from '../src/config/load';
+import { tempDir } from './temp-dir';
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'crisp-config-'));
+const tmp = tempDir('crisp-config-');
 function file(name: string, text: string): string {
   const p = path.join(tmp, name);
   writeFileSync(p, text);

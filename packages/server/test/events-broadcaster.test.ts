@@ -1,6 +1,4 @@
 import { cri } from '@crisp/api';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createChannel, createClient, createServer } from 'nice-grpc';
 import type { Channel, Client, Server } from 'nice-grpc';
@@ -11,6 +9,7 @@ import { ContainerEventBroadcaster, DEFAULT_EVENT_QUEUE_SIZE, getContainerEvents
 import { createLogger } from '../src/log';
 import { rpcMiddleware } from '../src/server/rpc-middleware';
 import { withUnimplemented } from '../src/server/unimplemented';
+import { tempDir } from './temp-dir';
 
 function ev(i: number, type = cri.ContainerEventType.CONTAINER_STARTED_EVENT): cri.ContainerEventResponse {
   return cri.ContainerEventResponse.fromPartial({ containerId: `c${i}`, containerEventType: type, createdAt: BigInt(i) });
@@ -231,7 +230,7 @@ describe('GetContainerEvents over gRPC', () => {
 
   beforeAll(async () => {
     broadcaster = new ContainerEventBroadcaster({ queueSize: QUEUE });
-    const socket = path.join(mkdtempSync(path.join(os.tmpdir(), 'crisp-ev-')), 'cri.sock');
+    const socket = path.join(tempDir('crisp-ev-'), 'cri.sock');
     server = createServer().use(rpcMiddleware(createLogger('silent')));
     server.add(
       cri.RuntimeServiceDefinition,

@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   EXIT_UPDATE_MASK,
@@ -13,6 +12,7 @@ import {
 } from '../src/events/exit-labels';
 import { cgroupDir, expandSlice, parseOomKill, readOomKillCount } from '../src/events/oom-cgroup';
 import { EXIT_AT_LABEL, EXIT_CODE_LABEL, EXIT_REASON_LABEL, STARTED_AT_LABEL } from '../src/store/labels';
+import { tempDir } from './temp-dir';
 
 describe('exit reason', () => {
   it.each([
@@ -104,7 +104,7 @@ describe('OOM counter of a cgroup', () => {
   });
 
   it('reads the v1 counter under <root>/memory, and undefined when the cgroup is gone', async () => {
-    const root = mkdtempSync(path.join(os.tmpdir(), 'crisp-cg-'));
+    const root = tempDir('crisp-cg-');
     mkdirSync(path.join(root, 'memory', 'k8s.io', 'abc'), { recursive: true });
     writeFileSync(path.join(root, 'memory', 'k8s.io', 'abc', 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 1\n');
     expect(await readOomKillCount('/k8s.io/abc', root)).toBe(1);
@@ -112,7 +112,7 @@ describe('OOM counter of a cgroup', () => {
   });
 
   it('reads the v2 counter from memory.events on a unified hierarchy', async () => {
-    const root = mkdtempSync(path.join(os.tmpdir(), 'crisp-cg2-'));
+    const root = tempDir('crisp-cg2-');
     writeFileSync(path.join(root, 'cgroup.controllers'), 'cpu memory\n');
     mkdirSync(path.join(root, 'k8s.io', 'abc'), { recursive: true });
     writeFileSync(path.join(root, 'k8s.io', 'abc', 'memory.events'), 'low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n');

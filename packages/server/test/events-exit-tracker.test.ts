@@ -2,8 +2,7 @@
 import { containers as containersApi, task as taskTypes } from '@crisp/api';
 import { ContainerdError, nanosToTimestamp, ownedLabels, packSpec } from '@crisp/containerd';
 import type { ContainerdClient, EventStreamItem, KnownEvent } from '@crisp/containerd';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Status } from 'nice-grpc-common';
 import { decodeExitLabels, encodeExitLabels } from '../src/events/exit-labels';
@@ -11,6 +10,7 @@ import { EventMonitor, eventFilters } from '../src/events/exit-tracker';
 import type { ExitRecord, OomRecord } from '../src/events/exit-tracker';
 import { createLogger } from '../src/log';
 import { KIND_LABEL, STARTED_AT_LABEL } from '../src/store/labels';
+import { tempDir } from './temp-dir';
 
 const NS = 'k8s.io';
 const logger = createLogger('silent');
@@ -137,7 +137,7 @@ describe('EventMonitor', () => {
       containerd: fake as unknown as ContainerdClient,
       logger,
       events: (signal) => feed.iterate(signal),
-      cgroupRoot: opts.cgroupRoot ?? mkdtempSync(path.join(os.tmpdir(), 'crisp-nocg-')),
+      cgroupRoot: opts.cgroupRoot ?? tempDir('crisp-nocg-'),
     });
     monitor.onExit((e) => exits.push(e));
     monitor.onOom((o) => ooms.push(o));
@@ -229,7 +229,7 @@ describe('EventMonitor', () => {
   });
 
   it('falls back to the cgroup oom_kill counter when no OOM event was seen', async () => {
-    const root = mkdtempSync(path.join(os.tmpdir(), 'crisp-cg-'));
+    const root = tempDir('crisp-cg-');
     mkdirSync(path.join(root, 'memory', 'k8s.io', 'c1'), { recursive: true });
     writeFileSync(path.join(root, 'memory', 'k8s.io', 'c1', 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 1\n');
     fake.add('c1', owned(), '/k8s.io/c1');
@@ -435,7 +435,7 @@ describe('EventMonitor', () => {
     });
 
     it('takes the cgroup for the OOM fallback from what crisp knows', async () => {
-      const root = mkdtempSync(path.join(os.tmpdir(), 'crisp-cg-'));
+      const root = tempDir('crisp-cg-');
       mkdirSync(path.join(root, 'memory', 'k8s.io', 'c1'), { recursive: true });
       writeFileSync(path.join(root, 'memory', 'k8s.io', 'c1', 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 1\n');
       fake.add('c1', owned()); // no spec in containerd: only crisp's memory has the path

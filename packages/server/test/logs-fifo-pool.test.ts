@@ -1,7 +1,7 @@
-import { lstatSync, mkdtempSync, readdirSync } from 'node:fs';
-import os from 'node:os';
+import { lstatSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { FIFO_POOL_BATCH, configureFifoPool, createFifos } from '../src/logs/fifo';
+import { tempDir } from './temp-dir';
 
 async function until(check: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -14,7 +14,7 @@ async function until(check: () => boolean, ms = 5000): Promise<void> {
 describe('FIFO pool', () => {
   it('hands out pooled FIFOs by rename and refills in batches', async () => {
     jest.setTimeout(20_000);
-    const root = mkdtempSync(path.join(os.tmpdir(), 'crisp-fifo-pool-'));
+    const root = tempDir('crisp-fifo-pool-');
     const pool = path.join(root, '.pool');
     await configureFifoPool(pool);
     await until(() => readdirSync(pool).length === FIFO_POOL_BATCH);

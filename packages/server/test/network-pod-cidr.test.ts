@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CrispError } from '../src/errors';
 import { RENDERED_CONFLIST, applyPodCidr, parsePodCidrs, renderConfTemplate } from '../src/network/pod-cidr';
+import { tempDir } from './temp-dir';
 
 describe('pod CIDR', () => {
   it('parses single and dual-stack CIDRs and rejects junk', () => {
@@ -22,7 +22,7 @@ describe('pod CIDR', () => {
   });
 
   it('writes the rendered conflist, or nothing without a template', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'crisp-podcidr-'));
+    const dir = tempDir('crisp-podcidr-');
     const tpl = path.join(dir, 'tpl.json');
     writeFileSync(tpl, '{"cniVersion":"1.0.0","name":"k","plugins":[{"type":"bridge","ipam":{"type":"host-local","ranges":{{.PodCIDRRanges}}}}]}');
     const conf = path.join(dir, 'net.d');

@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ALL_CAPABILITIES } from '../src/oci/capabilities';
 import { detectResourceSupport, readOwnCapabilities } from '../src/oci/host';
@@ -7,6 +6,7 @@ import type { Spec } from '../src/oci/types';
 import { applyPrivileged, apparmorProfile } from '../src/oci/security';
 import { defaultSpec } from '../src/oci/defaults';
 import { cri } from '@crisp/api';
+import { tempDir } from './temp-dir';
 
 describe('node facts', () => {
   it('reads its own capabilities from /proc/self/status', async () => {
@@ -15,7 +15,7 @@ describe('node facts', () => {
   });
 
   it('reads CapPrm from a given status file', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'crisp-proc-'));
+    const dir = tempDir('crisp-proc-');
     writeFileSync(path.join(dir, 'status'), 'Name:\tnode\nCapInh:\t0000000000000000\nCapPrm:\t0000000000000021\nCapEff:\t0000000000000000\n');
     await expect(readOwnCapabilities(dir)).resolves.toEqual(['CAP_CHOWN', 'CAP_KILL']);
     writeFileSync(path.join(dir, 'status'), 'Name:\tnode\n');
@@ -23,7 +23,7 @@ describe('node facts', () => {
   });
 
   it('probes cgroup v1 controllers in a cgroup tree', async () => {
-    const root = mkdtempSync(path.join(os.tmpdir(), 'crisp-cgroup-'));
+    const root = tempDir('crisp-cgroup-');
     mkdirSync(path.join(root, 'memory'));
     writeFileSync(path.join(root, 'memory', 'memory.memsw.limit_in_bytes'), '');
     await expect(detectResourceSupport(root)).resolves.toEqual({ cgroupV2: false, swap: true, hugetlb: false });

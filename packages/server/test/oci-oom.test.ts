@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Status } from 'nice-grpc-common';
 import { CrispError } from '../src/errors';
 import { SANDBOX_OOM_SCORE_ADJ, clampOomScoreAdj, parseOomScoreAdj, readOwnOomScoreAdj } from '../src/oci/oom';
+import { tempDir } from './temp-dir';
 
 describe('oom_score_adj', () => {
   it.each([
@@ -53,7 +53,7 @@ describe('oom_score_adj', () => {
   it('reads its own score from /proc (and from a given file)', async () => {
     const own = await readOwnOomScoreAdj();
     expect(Number.isInteger(own)).toBe(true);
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'crisp-oom-'));
+    const dir = tempDir('crisp-oom-');
     writeFileSync(path.join(dir, 'oom_score_adj'), '-500\n');
     await expect(readOwnOomScoreAdj(path.join(dir, 'oom_score_adj'))).resolves.toBe(-500);
   });

@@ -1,6 +1,5 @@
 import { cri } from '@crisp/api';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Status } from 'nice-grpc-common';
 import { ALL_CAPABILITIES } from '../src/oci/capabilities';
@@ -9,6 +8,7 @@ import { readLocalhostSeccomp } from '../src/oci/host';
 import { defaultSeccompProfile, parseSeccompProfile, seccompChoice } from '../src/oci/seccomp';
 import type { LinuxSeccomp } from '../src/oci/types';
 import { invalid } from './expect-status';
+import { tempDir } from './temp-dir';
 
 const { RuntimeDefault, Unconfined, Localhost } = cri.SecurityProfile_ProfileType;
 const profile = (profileType: cri.SecurityProfile_ProfileType, localhostRef = ''): cri.SecurityProfile => ({ profileType, localhostRef });
@@ -135,7 +135,7 @@ describe('localhost profiles', () => {
   });
 
   it('reads a profile file, and refuses a missing one', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'crisp-seccomp-'));
+    const dir = tempDir('crisp-seccomp-');
     const file = path.join(dir, 'p.json');
     writeFileSync(file, '{"defaultAction":"SCMP_ACT_ALLOW"}');
     await expect(readLocalhostSeccomp(file)).resolves.toEqual({ defaultAction: 'SCMP_ACT_ALLOW' });
