@@ -23,6 +23,9 @@ export interface LeasePoolOptions {
   now?(): number;
 }
 
+/** How long close() waits for containerd to delete the spares. */
+const CLOSE_TIMEOUT_MS = 5_000;
+
 interface Spare {
   id: string;
   madeAt: number;
@@ -36,6 +39,8 @@ export class LeasePool {
   private readonly target: number;
   private readonly maxIdleMs: number;
   private readonly now: () => number;
+  /** Cancels a refill's create when the pool closes. */
+  private readonly stopRefill = new AbortController();
 
   constructor(private readonly opts: LeasePoolOptions) {
     this.target = opts.spares ?? 2;
@@ -55,16 +60,18 @@ export class LeasePool {
   }
 
   /** Deletes a lease taken from the pool; what it held is then the GC's unless referenced. */
-  async release(id: string): Promise<void> {
-    await this.opts.leases.delete({ id, sync: false });
+  async release(id: string, signal?: AbortSignal): Promise<void> {
+    await this.opts.leases.delete({ id, sync: false }, signal ? { signal } : {});
   }
 
-  /** Stops refilling and deletes the spares. */
+  /** Stops refilling and deletes the spares, giving containerd CLOSE_TIMEOUT_MS (they expire anyway). */
   async close(): Promise<void> {
     this.closed = true;
+    this.stopRefill.abort();
     await this.refilling;
     const ids = this.spares.splice(0).map((s) => s.id);
-    await Promise.all(ids.map((id) => this.release(id).catch((err: unknown) => this.opts.onError?.(err))));
+    const signal = AbortSignal.timeout(CLOSE_TIMEOUT_MS);
+    await Promise.all(ids.map((id) => this.release(id, signal).catch((err: unknown) => this.opts.onError?.(err))));
   }
 
   /** Spares ready now (tests, metrics). */
@@ -94,7 +101,7 @@ export class LeasePool {
       try {
         while (!this.closed && this.spares.length < this.target) {
           const madeAt = this.now();
-          const id = await this.make(this.opts.holdMs + this.maxIdleMs);
+          const id = await this.make(this.opts.holdMs + this.maxIdleMs, this.stopRefill.signal);
           if (this.closed) {
             this.discard(id);
             break;
@@ -102,7 +109,7 @@ export class LeasePool {
           this.spares.push({ id, madeAt });
         }
       } catch (err) {
-        this.opts.onError?.(err);
+        if (!this.closed) this.opts.onError?.(err);
       } finally {
         this.refilling = undefined;
       }

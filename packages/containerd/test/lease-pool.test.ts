@@ -127,6 +127,24 @@ describe('LeasePool', () => {
     expect(pool.ready).toBe(0);
   });
 
+  it('close cancels a refill that containerd does not answer', async () => {
+    const { fake, pool, errors } = setup({ spares: 1 });
+    await pool.take();
+    await pool.settled();
+    // From now on containerd takes creates and never answers, until the caller gives up.
+    (fake.client as { create: unknown }).create = (_req: unknown, opts?: { signal?: AbortSignal }) =>
+      new Promise((_, reject) => {
+        fake.creates++;
+        opts?.signal?.addEventListener('abort', () => reject(new Error('aborted')));
+      });
+    const creates = fake.creates;
+    await pool.take(); // the spare; its refill now hangs
+    expect(fake.creates).toBe(creates + 1);
+    await pool.close();
+    expect(pool.ready).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
   it('passes the caller signal to a lease made on the way', async () => {
     const { pool } = setup();
     const ac = new AbortController();
