@@ -23,6 +23,12 @@ const inflate = promisify(zlib.inflate);
 
 /** A server-streaming call waits for its client once this much of its answer is unsent. */
 const STREAM_HIGH_WATER = 256 * 1024;
+/**
+ * DATA payloads under SMALL_CHUNK are joined MERGE_RUN at a time: a client sending a message in 1-byte
+ * frames would otherwise make the server hold one Buffer object (~100 bytes of heap) per byte received.
+ */
+const SMALL_CHUNK = 4096;
+const MERGE_RUN = 64;
 /** The longest delay setTimeout honours. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -135,6 +141,8 @@ export class GrpcCall {
   private readonly context: Context;
   private chunks: Buffer[] = [];
   private received = 0;
+  /** Small chunks at the end of `chunks`, not yet joined. */
+  private smallRun = 0;
   private timer: NodeJS.Timeout | undefined;
   private finished = false;
   private headersSent = false;
@@ -189,6 +197,12 @@ export class GrpcCall {
       return;
     }
     this.chunks.push(chunk);
+    if (chunk.length >= SMALL_CHUNK) {
+      this.smallRun = 0;
+    } else if (++this.smallRun === MERGE_RUN) {
+      this.chunks.push(Buffer.concat(this.chunks.splice(-MERGE_RUN)));
+      this.smallRun = 0;
+    }
   }
 
   private expire(): void {

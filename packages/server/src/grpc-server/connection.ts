@@ -39,6 +39,15 @@ const SOCKET_HIGH_WATER = 256 * 1024;
 const STREAM_LOW_WATER = 64 * 1024;
 /** Writes up to this size are joined into one buffer; larger ones go out as one writev. */
 const CONCAT_LIMIT = 16 * 1024;
+/**
+ * Stop reading the client while the socket holds this much unsent: a client that sends PINGs, SETTINGS
+ * or requests but never reads would otherwise grow the answers in memory without bound.
+ */
+const READ_PAUSE_BYTES = 1 << 20;
+/** Streams a client may have open at once (advertised); more are refused with REFUSED_STREAM. */
+export const MAX_CONCURRENT_STREAMS = 1000;
+/** CONTINUATION frames allowed in one header block: enough for MAX_HEADER_LIST_BYTES in 4 KiB frames. */
+const MAX_CONTINUATION_FRAMES = MAX_HEADER_LIST_BYTES / 4096;
 
 export interface StreamEvents {
   /** A DATA payload from the client (padding removed). */
@@ -114,7 +123,7 @@ export class Http2ServerConnection {
   private prefaceBytes = 0;
   private lastStreamId = 0;
   /** A header block being continued: HEADERS without END_HEADERS, then CONTINUATION frames. */
-  private continuing: { streamId: number; endStream: boolean; parts: Buffer[]; bytes: number } | undefined;
+  private continuing: { streamId: number; endStream: boolean; parts: Buffer[]; bytes: number; frames: number } | undefined;
   private peerInitialWindow = DEFAULT_WINDOW;
   private peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
   private connSendWindow = DEFAULT_WINDOW;
@@ -125,11 +134,19 @@ export class Http2ServerConnection {
   /** Set once GOAWAY went out: streams above it are refused. */
   private goawayLastStreamId: number | undefined;
   private closed = false;
+  /** Reading is paused until the socket drains (see READ_PAUSE_BYTES). */
+  private readPaused = false;
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly socket: Socket, private readonly options: ConnectionOptions) {
     socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
-    socket.on('drain', () => this.scheduleFlush());
+    socket.on('drain', () => {
+      if (this.readPaused) {
+        this.readPaused = false;
+        socket.resume();
+      }
+      this.scheduleFlush();
+    });
     socket.on('error', () => {
       // 'close' follows; nothing to tell the client.
     });
@@ -138,6 +155,7 @@ export class Http2ServerConnection {
     this.push(
       settingsFrame([
         [Setting.ENABLE_PUSH, 0],
+        [Setting.MAX_CONCURRENT_STREAMS, MAX_CONCURRENT_STREAMS],
         [Setting.INITIAL_WINDOW_SIZE, LOCAL_STREAM_WINDOW],
         [Setting.MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST_BYTES],
       ]),
@@ -200,6 +218,11 @@ export class Http2ServerConnection {
       this.socket.cork();
       for (const b of out) this.socket.write(b);
       this.socket.uncork();
+    }
+    // The write that got it this far returned false, so 'drain' follows and resumes reading.
+    if (this.socket.writableLength >= READ_PAUSE_BYTES && !this.readPaused) {
+      this.readPaused = true;
+      this.socket.pause();
     }
   }
 
@@ -357,7 +380,7 @@ export class Http2ServerConnection {
     if (frame.flags & Flag.END_HEADERS) {
       this.onHeaderBlock(id, block, endStream);
     } else {
-      this.continuing = { streamId: id, endStream, parts: [block], bytes: block.length };
+      this.continuing = { streamId: id, endStream, parts: [block], bytes: block.length, frames: 1 };
     }
   }
 
@@ -367,6 +390,8 @@ export class Http2ServerConnection {
     c.parts.push(frame.payload);
     c.bytes += frame.payload.length;
     if (c.bytes > MAX_HEADER_LIST_BYTES) throw new Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'header block too large');
+    // Empty or tiny CONTINUATIONs would otherwise pile up without reaching the byte limit.
+    if (++c.frames > MAX_CONTINUATION_FRAMES) throw new Http2ProtocolError(ErrorCode.ENHANCE_YOUR_CALM, 'header block in too many CONTINUATION frames');
     if (frame.flags & Flag.END_HEADERS) {
       this.continuing = undefined;
       this.onHeaderBlock(c.streamId, Buffer.concat(c.parts, c.bytes), c.endStream);
@@ -390,10 +415,15 @@ export class Http2ServerConnection {
       return;
     }
     if (id % 2 === 0) throw new Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, `HEADERS on even stream ${id}: streams are the client's`);
-    // A stream already answered (or reset) whose client is still finishing its side.
-    if (id <= this.lastStreamId) return;
+    if (id <= this.lastStreamId) {
+      // Trailers of a stream already answered (or reset) whose client is still finishing its side. Without
+      // END_STREAM it is a new request on a used id (RFC 9113 §5.1.1): ignoring it would leave that call hanging.
+      if (!endStream) throw new Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, `HEADERS opening stream ${id}, not above the last stream ${this.lastStreamId}`);
+      return;
+    }
     this.lastStreamId = id;
-    if (this.goawayLastStreamId !== undefined) {
+    // Over the limit only from a client that opened streams before our SETTINGS arrived, or ignores them.
+    if (this.goawayLastStreamId !== undefined || this.streams.size >= MAX_CONCURRENT_STREAMS) {
       this.push(rstStreamFrame(id, ErrorCode.REFUSED_STREAM));
       return;
     }

@@ -50,6 +50,7 @@ export const enum ErrorCode {
   REFUSED_STREAM = 0x7,
   CANCEL = 0x8,
   COMPRESSION_ERROR = 0x9,
+  ENHANCE_YOUR_CALM = 0xb,
 }
 
 /** A connection error (RFC 9113 §5.4.1): the connection ends with GOAWAY carrying `code`. */
