@@ -417,7 +417,12 @@ export class ContainerManager {
    */
   private async imageEtcFiles(chainKey: string, mounts: { type: string; source: string; options: string[] }[]): Promise<UserFiles> {
     const cached = this.etcFiles.get(chainKey);
-    if (cached) return cached;
+    if (cached) {
+      // Most recently used last: the first key is the one to drop.
+      this.etcFiles.delete(chainKey);
+      this.etcFiles.set(chainKey, cached);
+      return cached;
+    }
     const dirs = rootfsDirs(mounts);
     const [passwd, group] = await Promise.all([readFirst(dirs, 'etc/passwd'), readFirst(dirs, 'etc/group')]);
     const files: UserFiles = { ...(passwd !== undefined ? { passwd } : {}), ...(group !== undefined ? { group } : {}) };
