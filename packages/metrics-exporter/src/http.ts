@@ -13,6 +13,8 @@ export interface MetricsServerOptions {
   /** Longest a scrape may take; past it the scrape is aborted and answered 500. Default 30 s. */
   timeoutMs?: number;
   logger?: { warn(obj: object, msg: string): void };
+  /** Told of each /metrics request as it arrives, before it joins or starts a gathering. */
+  onScrape?(): void;
 }
 
 export interface MetricsServer {
@@ -57,6 +59,7 @@ export async function serveMetrics(opts: MetricsServerOptions): Promise<MetricsS
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
       return;
     }
+    opts.onScrape?.();
     collect().then(
       (text) => res.writeHead(200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE }).end(req.method === 'HEAD' ? undefined : text),
       (err: unknown) => {

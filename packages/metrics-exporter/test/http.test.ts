@@ -13,8 +13,10 @@ describe('the metrics endpoint', () => {
     let gathers = 0;
     let fail = false;
     let release: (() => void) | undefined;
+    let scrapes = 0;
     const server = await serveMetrics({
       address: '127.0.0.1:0',
+      onScrape: () => scrapes++,
       gather: async () => {
         gathers++;
         if (release === undefined) await new Promise<void>((r) => (release = r));
@@ -29,9 +31,9 @@ describe('the metrics endpoint', () => {
       expect(await (await fetch(`${base}/healthz`)).text()).toBe('ok\n');
       expect((await fetch(`${base}/nope`)).status).toBe(404);
       expect((await fetch(`${base}/metrics`, { method: 'POST' })).status).toBe(405);
-      // Two scrapes while a gathering is in flight share it.
+      // Two scrapes while a gathering is in flight share it (released once both have arrived).
       const both = Promise.all([fetch(`${base}/metrics`), fetch(`${base}/metrics`)]);
-      while (!release) await new Promise((r) => setTimeout(r, 5));
+      while (!release || scrapes < 2) await new Promise((r) => setTimeout(r, 5));
       release();
       const [a, b] = await both;
       expect(a.headers.get('content-type')).toContain('text/plain');
