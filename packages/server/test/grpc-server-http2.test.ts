@@ -6,7 +6,21 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import zlib from 'node:zlib';
 import { ErrorCode, Flag, frame, FrameType, rstStreamFrame, Setting, settingsFrame, SETTINGS_ACK, windowUpdateFrame } from '../src/grpc-server/frames';
-import { clientPreface, complete, field, grpcMessage, grpcRequestHeaders, RawClient, startServer, TestServer } from './grpc-test-service';
+import {
+  clientPreface,
+  complete,
+  field,
+  goawayCode,
+  grpcMessage,
+  grpcRequestHeaders,
+  isGoaway,
+  RawClient,
+  startServer,
+  TestServer,
+  VERSION_PATH,
+  versionCall,
+  versionRequest,
+} from './grpc-test-service';
 
 type Runtime = cri.RuntimeServiceImplementation;
 
@@ -79,7 +93,6 @@ function request(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpH
   });
 }
 
-const VERSION_PATH = '/runtime.v1.RuntimeService/Version';
 const grpcHeaders = (extra: http2.OutgoingHttpHeaders = {}): http2.OutgoingHttpHeaders => ({
   ':method': 'POST',
   ':path': VERSION_PATH,
@@ -87,7 +100,6 @@ const grpcHeaders = (extra: http2.OutgoingHttpHeaders = {}): http2.OutgoingHttpH
   te: 'trailers',
   ...extra,
 });
-const versionRequest = (version: string): Buffer => grpcMessage(cri.VersionRequest.encode({ version }).finish());
 
 /** The messages of a gRPC response body. */
 function messages(data: Buffer): Buffer[] {
@@ -281,16 +293,7 @@ describe('raw HTTP/2 bytes', () => {
     return c;
   }
 
-  const goaway = (f: { type: number }): boolean => f.type === FrameType.GOAWAY;
-  const goawayCode = (f: { payload: Buffer }): number => f.payload.readUInt32BE(4);
 
-  /** Sends a PING and waits for its ACK: every frame the server sent before it has arrived. */
-  async function barrier(c: RawClient, n: number): Promise<void> {
-    const opaque = Buffer.alloc(8);
-    opaque.writeUInt32BE(n, 4);
-    c.write(frame(FrameType.PING, 0, 0, opaque));
-    await c.waitFor((f) => f.type === FrameType.PING && (f.flags & Flag.ACK) !== 0 && f.payload.equals(opaque));
-  }
 
   /** The answer of a unary Version call on `id`: response headers, the decoded message, trailers. */
   async function versionAnswer(c: RawClient, id: number): Promise<{ headers: string[]; version: string; trailers: string[] }> {
@@ -305,7 +308,7 @@ describe('raw HTTP/2 bytes', () => {
     const ts = await serve(echo);
     const c = await rawClient(ts);
     c.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
-    const g = await c.waitFor(goaway);
+    const g = await c.waitFor(isGoaway);
     expect(goawayCode(g)).toBe(ErrorCode.PROTOCOL_ERROR);
     await c.closed();
     expect(ts.errors.length).toBe(1);
@@ -336,7 +339,7 @@ describe('raw HTTP/2 bytes', () => {
     const c = await rawClient(await serve(echo));
     c.write(Buffer.concat([clientPreface(), frame(FrameType.HEADERS, Flag.END_HEADERS, 1, grpcRequestHeaders(VERSION_PATH))]));
     c.write(frame(FrameType.DATA, 0, 1, Buffer.alloc(16_385)));
-    const g = await c.waitFor(goaway);
+    const g = await c.waitFor(isGoaway);
     expect(goawayCode(g)).toBe(ErrorCode.FRAME_SIZE_ERROR);
     await c.closed();
   });
@@ -345,14 +348,14 @@ describe('raw HTTP/2 bytes', () => {
     const c = await rawClient(await serve(echo));
     const block = grpcRequestHeaders(VERSION_PATH);
     c.write(Buffer.concat([clientPreface(), frame(FrameType.HEADERS, 0, 1, block.subarray(0, 5)), frame(FrameType.PING, 0, 0, Buffer.alloc(8))]));
-    expect(goawayCode(await c.waitFor(goaway))).toBe(ErrorCode.PROTOCOL_ERROR);
+    expect(goawayCode(await c.waitFor(isGoaway))).toBe(ErrorCode.PROTOCOL_ERROR);
   });
 
   it('answers an undecodable header block with GOAWAY COMPRESSION_ERROR', async () => {
     const c = await rawClient(await serve(echo));
     // Indexed field 70: beyond the static table, and the dynamic table is empty.
     c.write(Buffer.concat([clientPreface(), frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, Buffer.from([0x80 | 70]))]));
-    expect(goawayCode(await c.waitFor(goaway))).toBe(ErrorCode.COMPRESSION_ERROR);
+    expect(goawayCode(await c.waitFor(isGoaway))).toBe(ErrorCode.COMPRESSION_ERROR);
   });
 
   it('works with the whole conversation written one byte per write', async () => {
@@ -363,8 +366,7 @@ describe('raw HTTP/2 bytes', () => {
       frame(FrameType.HEADERS, Flag.END_HEADERS, 1, grpcRequestHeaders(VERSION_PATH)),
       frame(FrameType.DATA, 0, 1, versionRequest('bytewise').subarray(0, 4)),
       frame(FrameType.DATA, Flag.END_STREAM, 1, versionRequest('bytewise').subarray(4)),
-      frame(FrameType.HEADERS, Flag.END_HEADERS, 3, grpcRequestHeaders(VERSION_PATH)),
-      frame(FrameType.DATA, Flag.END_STREAM, 3, versionRequest('second')),
+      versionCall(3, 'second'),
     ]);
     for (const byte of conversation) {
       await new Promise<void>((resolve) => c.socket.write(Buffer.from([byte]), () => resolve()));
@@ -391,17 +393,11 @@ describe('raw HTTP/2 bytes', () => {
         },
       }),
     );
-    c.write(
-      Buffer.concat([
-        clientPreface(),
-        frame(FrameType.HEADERS, Flag.END_HEADERS, 1, grpcRequestHeaders(VERSION_PATH)),
-        frame(FrameType.DATA, Flag.END_STREAM, 1, versionRequest('v')),
-      ]),
-    );
+    c.write(Buffer.concat([clientPreface(), versionCall(1, 'v')]));
     await startedP;
     c.write(rstStreamFrame(1, ErrorCode.CANCEL));
     await abortedP;
-    await barrier(c, 1);
+    await c.barrier(1);
     // Nothing more is sent on a stream the client reset.
     expect(c.frames.filter((f) => f.streamId === 1)).toEqual([]);
   });
@@ -424,7 +420,7 @@ describe('raw HTTP/2 bytes', () => {
     // Padding as long as the frame is a connection error.
     c.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 3, grpcRequestHeaders(VERSION_PATH)));
     c.write(frame(FrameType.DATA, Flag.PADDED, 3, Buffer.from([4, 0, 0, 0])));
-    expect(goawayCode(await c.waitFor(goaway))).toBe(ErrorCode.PROTOCOL_ERROR);
+    expect(goawayCode(await c.waitFor(isGoaway))).toBe(ErrorCode.PROTOCOL_ERROR);
   });
 
   it('resets with NO_ERROR a stream answered while the client still sends, and the frames after it are intact', async () => {
@@ -449,7 +445,7 @@ describe('raw HTTP/2 bytes', () => {
     expect(field(c.headerBlocks(1)[0]!, 'grpc-status')).toBe(String(Status.UNIMPLEMENTED));
     // The client's late DATA on the answered stream is dropped, and the connection goes on.
     c.write(frame(FrameType.DATA, Flag.END_STREAM, 1, versionRequest('late')));
-    c.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 3, grpcRequestHeaders(VERSION_PATH)), frame(FrameType.DATA, Flag.END_STREAM, 3, versionRequest('next'))]));
+    c.write(versionCall(3, 'next'));
     expect((await versionAnswer(c, 3)).version).toBe('echo:next');
   });
 
@@ -463,13 +459,7 @@ describe('raw HTTP/2 bytes', () => {
         },
       }),
     );
-    c.write(
-      Buffer.concat([
-        clientPreface(),
-        frame(FrameType.HEADERS, Flag.END_HEADERS, 1, grpcRequestHeaders(VERSION_PATH)),
-        frame(FrameType.DATA, Flag.END_STREAM, 1, versionRequest('big')),
-      ]),
-    );
+    c.write(Buffer.concat([clientPreface(), versionCall(1, 'big')]));
     await c.waitFor((f) => f.streamId === 1 && f.type === FrameType.CONTINUATION && (f.flags & Flag.END_HEADERS) !== 0 && c.headerBlocks(1).length === 2);
     const [headers, trailers] = c.headerBlocks(1);
     expect(field(headers!, 'x-big-header')).toBe('h'.repeat(20_000));
@@ -477,8 +467,8 @@ describe('raw HTTP/2 bytes', () => {
     expect(field(trailers!, 'grpc-status')).toBe('0');
     expect(c.frames.filter((f) => f.streamId === 1 && f.type === FrameType.CONTINUATION).length).toBeGreaterThanOrEqual(3);
     expect(c.frames.every((f) => f.payload.length <= 16_384)).toBe(true);
-    await barrier(c, 6);
-    c.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 3, grpcRequestHeaders(VERSION_PATH)), frame(FrameType.DATA, Flag.END_STREAM, 3, versionRequest('next'))]));
+    await c.barrier(6);
+    c.write(versionCall(3, 'next'));
     expect((await versionAnswer(c, 3)).version).toBe('echo:next');
   });
 
@@ -490,7 +480,7 @@ describe('raw HTTP/2 bytes', () => {
     get[0] = 0x82;
     c.write(Buffer.concat([clientPreface(), frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, get)]));
     await c.waitFor((f) => f.streamId === 1 && f.type === FrameType.HEADERS);
-    await barrier(c, 2);
+    await c.barrier(2);
     const [headers] = c.headerBlocks(1);
     expect(field(headers!, ':status')).toBe('405');
     expect(c.frames.filter((f) => f.streamId === 1).map((f) => [f.type, f.flags & Flag.END_STREAM])).toEqual([[FrameType.HEADERS, Flag.END_STREAM]]);
@@ -499,23 +489,17 @@ describe('raw HTTP/2 bytes', () => {
   it('sends DATA only as far as the stream window allows, and the rest after WINDOW_UPDATE or a larger SETTINGS window', async () => {
     const big = 'w'.repeat(300);
     const c = await rawClient(await serve({ version: async () => ({ version: big }) }));
-    c.write(
-      Buffer.concat([
-        clientPreface([[Setting.INITIAL_WINDOW_SIZE, 10]]),
-        frame(FrameType.HEADERS, Flag.END_HEADERS, 1, grpcRequestHeaders(VERSION_PATH)),
-        frame(FrameType.DATA, Flag.END_STREAM, 1, versionRequest('')),
-      ]),
-    );
+    c.write(Buffer.concat([clientPreface([[Setting.INITIAL_WINDOW_SIZE, 10]]), versionCall(1, '')]));
     await c.waitFor((f) => f.streamId === 1 && f.type === FrameType.HEADERS);
-    await barrier(c, 3);
+    await c.barrier(3);
     expect(c.data(1).length).toBe(10);
     // 10 more by WINDOW_UPDATE.
     c.write(windowUpdateFrame(1, 10));
-    await barrier(c, 4);
+    await c.barrier(4);
     expect(c.data(1).length).toBe(20);
     // A larger initial window applies to open streams too: 100 - 10 more.
     c.write(settingsFrame([[Setting.INITIAL_WINDOW_SIZE, 100]]));
-    await barrier(c, 5);
+    await c.barrier(5);
     expect(c.data(1).length).toBe(110);
     c.write(windowUpdateFrame(1, 1000));
     const answer = await versionAnswer(c, 1);
@@ -536,16 +520,10 @@ describe('raw HTTP/2 bytes', () => {
       },
     });
     const c = await rawClient(ts);
-    c.write(
-      Buffer.concat([
-        clientPreface(),
-        frame(FrameType.HEADERS, Flag.END_HEADERS, 1, grpcRequestHeaders(VERSION_PATH)),
-        frame(FrameType.DATA, Flag.END_STREAM, 1, versionRequest('open')),
-      ]),
-    );
+    c.write(Buffer.concat([clientPreface(), versionCall(1, 'open')]));
     await startedP;
     const shut = ts.server.shutdown();
-    const g = await c.waitFor(goaway);
+    const g = await c.waitFor(isGoaway);
     expect(goawayCode(g)).toBe(ErrorCode.NO_ERROR);
     expect(g.payload.readUInt32BE(0)).toBe(1);
     c.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 3, grpcRequestHeaders(VERSION_PATH)));

@@ -5,7 +5,22 @@ import net from 'node:net';
 import { ErrorCode, Flag, frame, FrameType, rstStreamFrame, Setting, settingsFrame, windowUpdateFrame } from '../src/grpc-server/frames';
 import { MAX_CONCURRENT_STREAMS } from '../src/grpc-server/connection';
 import * as wire from '../src/grpc-server/wire';
-import { clientPreface, complete, field, grpcMessage, grpcRequestHeaders, RawClient, startServer, TestServer } from './grpc-test-service';
+import {
+  clientPreface,
+  complete,
+  field,
+  goawayCode,
+  grpcRequestHeaders,
+  isGoaway,
+  isPingAck,
+  pingPayload,
+  RawClient,
+  startServer,
+  TestServer,
+  VERSION_PATH,
+  versionCall,
+  versionRequest,
+} from './grpc-test-service';
 
 type Runtime = cri.RuntimeServiceImplementation;
 
@@ -27,26 +42,10 @@ async function rawClient(ts: TestServer): Promise<RawClient> {
   return c;
 }
 
-const VERSION_PATH = '/runtime.v1.RuntimeService/Version';
-const versionRequest = (version: string): Buffer => grpcMessage(cri.VersionRequest.encode({ version }).finish());
 const echo: Partial<Runtime> = { version: async (req) => ({ version: `echo:${req.version}` }) };
 
-const goaway = (f: { type: number }): boolean => f.type === FrameType.GOAWAY;
-const goawayCode = (f: { payload: Buffer }): number => f.payload.readUInt32BE(4);
-const isPingAck = (opaque: Buffer) => (f: { type: number; flags: number; payload: Buffer }): boolean =>
-  f.type === FrameType.PING && (f.flags & Flag.ACK) !== 0 && f.payload.equals(opaque);
 
-function pingPayload(n: number): Buffer {
-  const opaque = Buffer.alloc(8);
-  opaque.writeUInt32BE(n, 4);
-  return opaque;
-}
 
-/** Sends a PING and waits for its ACK: every frame the server sent before it has arrived. */
-async function barrier(c: RawClient, n: number): Promise<void> {
-  c.write(frame(FrameType.PING, 0, 0, pingPayload(n)));
-  await c.waitFor(isPingAck(pingPayload(n)));
-}
 
 /** The frames the server sent on `id`, as [type, flags & END_STREAM, RST_STREAM code or undefined]. */
 function onStream(c: RawClient, id: number): Array<[number, number, number | undefined]> {
@@ -67,7 +66,7 @@ describe('resource bounds', () => {
     const opened: Buffer[] = [clientPreface()];
     for (let i = 0; i < MAX_CONCURRENT_STREAMS + 2; i++) opened.push(frame(FrameType.HEADERS, Flag.END_HEADERS, 1 + 2 * i, grpcRequestHeaders(VERSION_PATH)));
     c.write(Buffer.concat(opened));
-    await barrier(c, 1);
+    await c.barrier(1);
     const settings = c.frames.find((f) => f.type === FrameType.SETTINGS && (f.flags & Flag.ACK) === 0)!;
     const advertised = new Map<number, number>();
     for (let at = 0; at < settings.payload.length; at += 6) advertised.set(settings.payload.readUInt16BE(at), settings.payload.readUInt32BE(at + 2));
@@ -81,7 +80,7 @@ describe('resource bounds', () => {
     c.write(frame(FrameType.DATA, Flag.END_STREAM, 1, versionRequest('first')));
     expect(await versionAnswer(c, 1)).toBe('echo:first');
     const next = lastOpen + 6;
-    c.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, next, grpcRequestHeaders(VERSION_PATH)), frame(FrameType.DATA, Flag.END_STREAM, next, versionRequest('next'))]));
+    c.write(versionCall(next, 'next'));
     expect(await versionAnswer(c, next)).toBe('echo:next');
   });
 
@@ -108,7 +107,7 @@ describe('resource bounds', () => {
     c.socket.resume();
     await c.waitFor(isPingAck(pingPayload(count - 1)));
     expect(c.frames.filter((f) => f.type === FrameType.PING).length).toBe(count);
-    c.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 1, grpcRequestHeaders(VERSION_PATH)), frame(FrameType.DATA, Flag.END_STREAM, 1, versionRequest('after'))]));
+    c.write(versionCall(1, 'after'));
     expect(await versionAnswer(c, 1)).toBe('echo:after');
   }, 20_000);
 
@@ -125,7 +124,7 @@ describe('resource bounds', () => {
         frame(FrameType.DATA, Flag.END_STREAM, 1, versionRequest('v')),
       ]),
     );
-    const first = await c.waitFor((f) => goaway(f) || f.streamId === 1);
+    const first = await c.waitFor((f) => isGoaway(f) || f.streamId === 1);
     expect(first.type).toBe(FrameType.GOAWAY);
     expect(goawayCode(first)).toBe(ErrorCode.ENHANCE_YOUR_CALM);
   });
@@ -176,21 +175,21 @@ describe('resource bounds', () => {
     const n = 5000;
     for (let i = 0; i < n; i++) {
       const id = 1 + 2 * i;
-      frames.push(frame(FrameType.HEADERS, Flag.END_HEADERS, id, grpcRequestHeaders(VERSION_PATH)), frame(FrameType.DATA, Flag.END_STREAM, id, versionRequest('r')), rstStreamFrame(id, ErrorCode.CANCEL));
+      frames.push(versionCall(id, 'r'), rstStreamFrame(id, ErrorCode.CANCEL));
     }
     c.write(Buffer.concat(frames));
-    await barrier(c, 1);
+    await c.barrier(1);
     // Each handler that started (a reset in a later read than its request) was aborted; nothing was answered.
     expect(started).toBe(aborted);
     expect(c.frames.filter((f) => f.streamId !== 0)).toEqual([]);
     const id = 1 + 2 * n;
-    c.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, id, grpcRequestHeaders(VERSION_PATH)), frame(FrameType.DATA, Flag.END_STREAM, id, versionRequest('r'))]));
+    c.write(versionCall(id, 'r'));
     await new Promise<void>((r) => {
       const poll = (): void => void (started > aborted ? r() : setTimeout(poll, 5));
       poll();
     });
     c.write(rstStreamFrame(id, ErrorCode.CANCEL));
-    await barrier(c, 2);
+    await c.barrier(2);
     expect(aborted).toBe(started);
     expect(ts.errors).toEqual([]);
   });
@@ -199,16 +198,16 @@ describe('resource bounds', () => {
 describe('stream ids', () => {
   it('answers HEADERS that open a stream on a used id with GOAWAY PROTOCOL_ERROR, and ignores trailers on one', async () => {
     const c = await rawClient(await serve(echo));
-    c.write(Buffer.concat([clientPreface(), frame(FrameType.HEADERS, Flag.END_HEADERS, 3, grpcRequestHeaders(VERSION_PATH)), frame(FrameType.DATA, Flag.END_STREAM, 3, versionRequest('v'))]));
+    c.write(Buffer.concat([clientPreface(), versionCall(3, 'v')]));
     expect(await versionAnswer(c, 3)).toBe('echo:v');
     // Trailers (END_STREAM) on a closed stream may be late: ignored.
     c.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 3, Buffer.from([0x40, 1, 0x78, 1, 0x79])));
-    await barrier(c, 1);
-    expect(c.frames.some(goaway)).toBe(false);
+    await c.barrier(1);
+    expect(c.frames.some(isGoaway)).toBe(false);
     // A request on stream 1, below the last stream: a connection error, not a call that never answers.
     c.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, grpcRequestHeaders(VERSION_PATH)));
     c.write(frame(FrameType.PING, 0, 0, pingPayload(2)));
-    const g = await c.waitFor((f) => goaway(f) || isPingAck(pingPayload(2))(f));
+    const g = await c.waitFor((f) => isGoaway(f) || isPingAck(pingPayload(2))(f));
     expect(g.type).toBe(FrameType.GOAWAY);
     expect(goawayCode(g)).toBe(ErrorCode.PROTOCOL_ERROR);
   });
@@ -218,23 +217,17 @@ describe('flow control edge cases', () => {
   it('lets SETTINGS_INITIAL_WINDOW_SIZE make an open stream window negative, and sends only once it is positive again', async () => {
     const big = 'n'.repeat(500);
     const c = await rawClient(await serve({ version: async () => ({ version: big }) }));
-    c.write(
-      Buffer.concat([
-        clientPreface([[Setting.INITIAL_WINDOW_SIZE, 100]]),
-        frame(FrameType.HEADERS, Flag.END_HEADERS, 1, grpcRequestHeaders(VERSION_PATH)),
-        frame(FrameType.DATA, Flag.END_STREAM, 1, versionRequest('')),
-      ]),
-    );
+    c.write(Buffer.concat([clientPreface([[Setting.INITIAL_WINDOW_SIZE, 100]]), versionCall(1, '')]));
     await c.waitFor((f) => f.streamId === 1 && f.type === FrameType.HEADERS);
-    await barrier(c, 1);
+    await c.barrier(1);
     expect(c.data(1).length).toBe(100);
     // 100 sent, window now 10 - 100 = -90: 90 more credit only brings it to 0.
     c.write(settingsFrame([[Setting.INITIAL_WINDOW_SIZE, 10]]));
     c.write(windowUpdateFrame(1, 90));
-    await barrier(c, 2);
+    await c.barrier(2);
     expect(c.data(1).length).toBe(100);
     c.write(windowUpdateFrame(1, 5));
-    await barrier(c, 3);
+    await c.barrier(3);
     expect(c.data(1).length).toBe(105);
     c.write(windowUpdateFrame(1, 10_000));
     expect(await versionAnswer(c, 1)).toBe(big);
@@ -251,19 +244,19 @@ describe('flow control edge cases', () => {
     });
     const c = await rawClient(ts);
     const open = (id: number): Buffer =>
-      Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, id, grpcRequestHeaders(VERSION_PATH)), frame(FrameType.DATA, Flag.END_STREAM, id, versionRequest(String(id)))]);
+      Buffer.concat([versionCall(id, String(id))]);
     c.write(Buffer.concat([clientPreface(), open(1), open(3), open(5)]));
-    await barrier(c, 1);
+    await c.barrier(1);
     c.write(windowUpdateFrame(1, 0));
     c.write(windowUpdateFrame(3, 2 ** 31 - 1));
-    await barrier(c, 2);
+    await c.barrier(2);
     expect(onStream(c, 1)).toEqual([[FrameType.RST_STREAM, 0, ErrorCode.PROTOCOL_ERROR]]);
     expect(onStream(c, 3)).toEqual([[FrameType.RST_STREAM, 0, ErrorCode.FLOW_CONTROL_ERROR]]);
     release();
     expect(await versionAnswer(c, 5)).toBe('5');
     expect(ts.errors).toEqual([]);
     c.write(windowUpdateFrame(0, 2 ** 31 - 1));
-    const g = await c.waitFor(goaway);
+    const g = await c.waitFor(isGoaway);
     expect(goawayCode(g)).toBe(ErrorCode.FLOW_CONTROL_ERROR);
     expect(field(c.headerBlocks(5)[1]!, 'grpc-status')).toBe('0');
   });
@@ -285,11 +278,11 @@ describe('RFC 9113 rules the server keeps', () => {
       },
     });
     const c = await rawClient(ts);
-    c.write(Buffer.concat([clientPreface(), frame(FrameType.HEADERS, Flag.END_HEADERS, 1, grpcRequestHeaders(VERSION_PATH)), frame(FrameType.DATA, Flag.END_STREAM, 1, versionRequest('v'))]));
+    c.write(Buffer.concat([clientPreface(), versionCall(1, 'v')]));
     await startedP;
     c.write(frame(FrameType.DATA, 0, 1, Buffer.from('more')));
     await abortedP;
-    await barrier(c, 1);
+    await c.barrier(1);
     expect(onStream(c, 1)).toEqual([[FrameType.RST_STREAM, 0, ErrorCode.STREAM_CLOSED]]);
     // A request ended by a trailers HEADERS (END_STREAM) instead of END_STREAM on DATA.
     c.write(
@@ -307,7 +300,7 @@ describe('RFC 9113 rules the server keeps', () => {
     for (const bad of [frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 2, grpcRequestHeaders(VERSION_PATH)), frame(FrameType.DATA, 0, 7, Buffer.from('x'))]) {
       const c = await rawClient(await serve(echo));
       c.write(Buffer.concat([clientPreface(), bad]));
-      expect(goawayCode(await c.waitFor(goaway))).toBe(ErrorCode.PROTOCOL_ERROR);
+      expect(goawayCode(await c.waitFor(isGoaway))).toBe(ErrorCode.PROTOCOL_ERROR);
       await c.closed();
     }
   });
@@ -322,8 +315,7 @@ describe('RFC 9113 rules the server keeps', () => {
           [Setting.INITIAL_WINDOW_SIZE, 1 << 20],
         ]),
         windowUpdateFrame(0, 1 << 20),
-        frame(FrameType.HEADERS, Flag.END_HEADERS, 1, grpcRequestHeaders(VERSION_PATH)),
-        frame(FrameType.DATA, Flag.END_STREAM, 1, versionRequest('')),
+        versionCall(1, ''),
       ]),
     );
     expect(await versionAnswer(c, 1)).toBe(big);

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { ServerError, Status } from 'nice-grpc-common';
 import { createGrpcServer, GrpcServer, GrpcServerOptions } from '../src/grpc-server/server';
 import { encodeHeaderBlock, HpackDecoder } from '../src/grpc-server/hpack';
-import { CLIENT_PREFACE, Frame, FrameReader, FrameType, settingsFrame, Setting } from '../src/grpc-server/frames';
+import { cri } from '@crisp/api';
+import { CLIENT_PREFACE, Flag, frame, Frame, FrameReader, FrameType, settingsFrame, Setting } from '../src/grpc-server/frames';
 
 interface DefinitionLike {
   fullName: string;
@@ -113,6 +114,12 @@ export class RawClient {
     this.socket.write(buf);
   }
 
+  /** Sends PING `n` and waits for its ACK: every frame the server sent before it has arrived. */
+  async barrier(n: number): Promise<void> {
+    this.write(frame(FrameType.PING, 0, 0, pingPayload(n)));
+    await this.waitFor(isPingAck(pingPayload(n)));
+  }
+
   /** Decoded header blocks of `streamId`, in order (a block may span HEADERS + CONTINUATION). */
   headerBlocks(streamId: number): string[][] {
     const blocks: string[][] = [];
@@ -169,3 +176,29 @@ export function field(list: readonly string[], name: string): string | undefined
   for (let i = 0; i < list.length; i += 2) if (list[i] === name) return list[i + 1];
   return undefined;
 }
+
+export const VERSION_PATH = '/runtime.v1.RuntimeService/Version';
+
+/** A VersionRequest as one gRPC message. */
+export const versionRequest = (version: string): Buffer => grpcMessage(cri.VersionRequest.encode({ version }).finish());
+
+/** A whole unary Version call on stream `id`: request headers, then the message ending the stream. */
+export function versionCall(id: number, version: string): Buffer {
+  return Buffer.concat([
+    frame(FrameType.HEADERS, Flag.END_HEADERS, id, grpcRequestHeaders(VERSION_PATH)),
+    frame(FrameType.DATA, Flag.END_STREAM, id, versionRequest(version)),
+  ]);
+}
+
+export const isGoaway = (f: { type: number }): boolean => f.type === FrameType.GOAWAY;
+export const goawayCode = (f: { payload: Buffer }): number => f.payload.readUInt32BE(4);
+
+/** An 8-byte PING payload carrying `n`. */
+export function pingPayload(n: number): Buffer {
+  const opaque = Buffer.alloc(8);
+  opaque.writeUInt32BE(n, 4);
+  return opaque;
+}
+
+export const isPingAck = (opaque: Buffer) => (f: { type: number; flags: number; payload: Buffer }): boolean =>
+  f.type === FrameType.PING && (f.flags & Flag.ACK) !== 0 && f.payload.equals(opaque);
