@@ -100,11 +100,6 @@ export class ServerStream {
     this.pendingTrailers = Buffer.from(trailersBlock.buffer, trailersBlock.byteOffset, trailersBlock.length);
     this.conn.scheduleFlush();
   }
-
-  /** Abandons the stream: queued output is dropped and the client told with RST_STREAM (no onAbort: the caller knows). */
-  reset(code: ErrorCode): void {
-    this.conn.resetStream(this, code);
-  }
 }
 
 export interface ConnectionOptions {
@@ -136,7 +131,6 @@ export class Http2ServerConnection {
   private closed = false;
   /** Reading is paused until the socket drains (see READ_PAUSE_BYTES). */
   private readPaused = false;
-  private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly socket: Socket, private readonly options: ConnectionOptions) {
     socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
@@ -161,16 +155,6 @@ export class Http2ServerConnection {
       ]),
     );
     this.push(windowUpdateFrame(0, LOCAL_CONNECTION_WINDOW - DEFAULT_WINDOW));
-  }
-
-  get activeStreams(): number {
-    return this.streams.size;
-  }
-
-  /** Resolves once no stream is open. */
-  idle(): Promise<void> {
-    if (this.streams.size === 0 || this.closed) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Graceful end: the client is told which streams were taken; it may not open more. */
@@ -290,7 +274,7 @@ export class Http2ServerConnection {
     this.forget(stream);
   }
 
-  resetStream(stream: ServerStream, code: ErrorCode): void {
+  private resetStream(stream: ServerStream, code: ErrorCode): void {
     if (!this.streams.has(stream.id)) return;
     stream.localClosed = true;
     stream.queue.length = 0;
@@ -303,7 +287,6 @@ export class Http2ServerConnection {
   private forget(stream: ServerStream): void {
     this.streams.delete(stream.id);
     if (this.streams.size === 0) {
-      for (const w of this.idleWaiters.splice(0)) w();
       if (this.goawayLastStreamId !== undefined) this.endSocket();
     }
   }
@@ -573,7 +556,6 @@ export class Http2ServerConnection {
       s.localClosed = true;
       s.events.onAbort?.('the connection closed');
     }
-    for (const w of this.idleWaiters.splice(0)) w();
     this.options.onClose?.();
   }
 }
