@@ -1,12 +1,13 @@
 import { cri } from '@crisp/api';
-import { createChannel, createClient, createServer } from 'nice-grpc';
-import type { Channel, Server } from 'nice-grpc';
+import { createChannel, createClient } from 'nice-grpc';
+import type { Channel } from 'nice-grpc';
 import { ClientError, Status } from 'nice-grpc-common';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { internal, notFound } from '../src/errors';
+import { createGrpcServer, GrpcServer } from '../src/grpc-server/server';
 import { createLogger } from '../src/log';
 import { rpcMiddleware } from '../src/server/rpc-middleware';
 import { withUnimplemented } from '../src/server/unimplemented';
@@ -39,7 +40,7 @@ async function start(level: string): Promise<{ client: cri.RuntimeServiceClient;
     finished: (m: string, code: Status, seconds: number) => observed.push(`finished ${m} ${Status[code]} ${seconds >= 0 && seconds < 60}`),
   };
   const dir = mkdtempSync(path.join(tmpdir(), 'crisp-rpc-mw-'));
-  const server: Server = createServer().use(rpcMiddleware(createLogger(level, sink), observer));
+  const server: GrpcServer = createGrpcServer().use(rpcMiddleware(createLogger(level, sink), observer));
   server.add(
     cri.RuntimeServiceDefinition,
     withUnimplemented<cri.RuntimeServiceImplementation>(cri.RuntimeServiceDefinition, {
@@ -54,6 +55,11 @@ async function start(level: string): Promise<{ client: cri.RuntimeServiceClient;
       },
       startContainer: async (req) => {
         throw notFound(`container "${req.containerId}" not found`);
+      },
+      // Like crisp's event streams: one event, then it returns quietly once its client has gone.
+      async *getContainerEvents(_req, context) {
+        yield { containerId: 'c1' } as cri.ContainerEventResponse;
+        await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
       },
     }),
   );
@@ -98,6 +104,22 @@ describe('rpc middleware', () => {
       expect(lines[1]).toMatchObject({ level: 'info', msg: 'rpc', rpc: 'CreateContainer', code: 'OK', podSandboxId: 'p1', name: 'web', containerId: 'c-new' });
       expect(typeof lines[1]!.durationMs).toBe('number');
       expect(s.observed).toEqual(['started Version', 'finished Version OK true', 'started CreateContainer', 'finished CreateContainer OK true']);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('counts and logs a stream that ends quietly after its client went away as CANCELLED, not OK', async () => {
+    const s = await start('debug');
+    try {
+      const ac = new AbortController();
+      const events = s.client.getContainerEvents({}, { signal: ac.signal })[Symbol.asyncIterator]();
+      expect((await events.next()).value).toMatchObject({ containerId: 'c1' });
+      ac.abort();
+      await events.next().catch(() => undefined);
+      const [line] = await linesIn(s.lines, 1);
+      expect(line).toMatchObject({ msg: 'rpc', rpc: 'GetContainerEvents', code: 'CANCELLED' });
+      expect(s.observed).toEqual(['started GetContainerEvents', 'finished GetContainerEvents CANCELLED true']);
     } finally {
       await s.stop();
     }

@@ -103,9 +103,11 @@ export function rpcMiddleware(logger: Logger, observer: RpcObserver = {}): Serve
       throw serverError;
     }
     const seconds = elapsed();
-    observer.finished?.(method, Status.OK, seconds);
+    // A handler that stops quietly once its client went away (a Watch, an events stream) did not answer it.
+    const code = context.signal.aborted ? Status.CANCELLED : Status.OK;
+    observer.finished?.(method, code, seconds);
     if (okLogged) {
-      const fields = fieldsOf(Status.OK, call.responseStream ? NO_IDS : idsOf(response), seconds);
+      const fields = fieldsOf(code, call.responseStream ? NO_IDS : idsOf(response), seconds);
       if (highRate) logger.debug(fields, 'rpc');
       else logger.info(fields, 'rpc');
     }
