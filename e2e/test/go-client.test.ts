@@ -3,7 +3,7 @@
 // grpc-go and run against crisp over its real socket; each line it prints is one check.
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { containerConfig, hostNetworkPodConfig, makeTempDir, startCrispSuite } from '@crisp/e2e';
+import { containerConfig, eventually, hostNetworkPodConfig, makeTempDir, startCrispSuite } from '@crisp/e2e';
 import type { CrispSuite } from '@crisp/e2e';
 
 jest.setTimeout(300_000);
@@ -18,6 +18,7 @@ type Check = { check: string } & Record<string, unknown>;
 describe('a grpc-go client (as kubelet and crictl)', () => {
   let suite: CrispSuite;
   const checks = new Map<string, Check>();
+  let containerId = '';
   let stderr = '';
 
   beforeAll(async () => {
@@ -30,11 +31,11 @@ describe('a grpc-go client (as kubelet and crictl)', () => {
     if (build.status !== 0) throw new Error(`go build failed (${build.error?.message ?? build.status}): ${build.stderr}`);
 
     suite = await startCrispSuite({ pod: hostNetworkPodConfig('pod-go-client') });
-    const { containerId } = await suite.crisp.runtime.createContainer({
+    ({ containerId } = await suite.crisp.runtime.createContainer({
       podSandboxId: suite.podId,
       config: containerConfig('main', suite.busybox, ['sleep', '3600']),
       sandboxConfig: suite.podConfig,
-    });
+    }));
     await suite.crisp.runtime.startContainer({ containerId });
 
     const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
@@ -92,14 +93,28 @@ describe('a grpc-go client (as kubelet and crictl)', () => {
     expect(check('large-response')).toMatchObject({ code: 'OK', stdoutBytes: EXEC_BYTES, allA: true, stderr: 'err', exitCode: 4 });
   });
 
-  it("ends a call at the client's deadline and keeps the connection serving", () => {
+  /** The gRPC codes crisp logged for `rpc` (its e2e log level is debug: every call has a line). */
+  const loggedCodes = async (rpc: string): Promise<string[]> =>
+    (await suite.crisp.logs())
+      .split('\n')
+      .filter((l) => l.includes(`"rpc":"${rpc}"`))
+      .map((l) => (JSON.parse(l) as { code: string }).code);
+
+  it("ends a call at the client's deadline, on crisp's side too, and keeps the connection serving", async () => {
     const c = check('deadline');
     expect(c).toMatchObject({ code: 'DeadlineExceeded', afterCode: 'OK', afterRuntimeName: 'crisp' });
     expect(c.ms as number).toBeLessThan(5000);
+    // crisp saw the deadline (grpc-timeout) or the client's reset: the ExecSync ended early and its `sleep 5` was killed.
+    expect((await loggedCodes('ExecSync')).filter((code) => code !== 'OK')).toEqual([expect.stringMatching(/^(DEADLINE_EXCEEDED|CANCELLED)$/)]);
+    await eventually('the timed-out exec process gone', async () => {
+      const ps = await suite.crisp.runtime.execSync({ containerId, cmd: ['ps', '-o', 'args'], timeout: 0n });
+      return !Buffer.from(ps.stdout).toString().includes('sleep 5');
+    });
   });
 
-  it('streams health Watch and ends it when the client cancels', () => {
+  it('streams health Watch and ends it on crisp\'s side when the client cancels', async () => {
     expect(check('watch')).toMatchObject({ code: 'OK', status: 'SERVING', afterCancel: 'Canceled' });
+    await eventually('the Watch call ended as CANCELLED in crisp', async () => (await loggedCodes('Watch')).includes('CANCELLED'));
   });
 
   it('still serves the image service at the end', () => {
